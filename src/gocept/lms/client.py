@@ -1,0 +1,182 @@
+"""Clients, the client provider and the per-client sync/notification state."""
+
+import BTrees.LLBTree
+import persistent
+import zope.annotation
+import zope.annotation.interfaces
+import zope.component
+import zope.container.btree
+import zope.container.contained
+import zope.interface
+
+import gocept.lms.interfaces
+import gocept.lms.secrets
+import gocept.lms.settings
+
+
+@zope.interface.implementer(
+    gocept.lms.interfaces.IClient,
+    zope.annotation.interfaces.IAttributeAnnotatable)
+class Client(zope.container.contained.Contained, persistent.Persistent):
+
+    contact_name = ''
+    contact_email = ''
+    callback = None
+    _password_hash = None
+    _password_sealed = None
+
+    def __init__(self, id):
+        self.id = id
+        self.__name__ = id
+        self._url_ids = BTrees.LLBTree.LLTreeSet()
+
+    def __repr__(self):
+        return '<Client %r>' % self.id
+
+    # Passwords
+
+    def _set_password(self, password):
+        self._password_hash = gocept.lms.secrets.hash_password(password)
+        self._password_sealed = gocept.lms.secrets.seal(password)
+
+    password = property(None, _set_password)
+
+    def check_password(self, password):
+        return gocept.lms.secrets.check_password(
+            password, self._password_hash)
+
+    def callback_password(self):
+        """The plaintext password, for calls to the client's callback."""
+        if self._password_sealed is None:
+            return None
+        return gocept.lms.secrets.unseal(self._password_sealed)
+
+    # The client-URL relation
+
+    @property
+    def url_ids(self):
+        return self._url_ids
+
+    @property
+    def urls(self):
+        return SubscribedURLs(self._url_ids)
+
+    def register_urls(self, urls):
+        for url in urls:
+            self._url_ids.insert(url.id)
+            if self.id not in url.clients:
+                url.clients = url.clients | {self.id}
+
+    def unregister_urls(self, urls):
+        provider = None
+        pending = gocept.lms.interfaces.INotifications(self).pending
+        for url in urls:
+            if url.id in self._url_ids:
+                self._url_ids.remove(url.id)
+            if url.id in pending:
+                pending.remove(url.id)
+            if self.id in url.clients:
+                url.clients = url.clients - {self.id}
+            if not url.clients:
+                if provider is None:
+                    provider = zope.component.getUtility(
+                        gocept.lms.interfaces.IURLProvider)
+                provider.remove(url)
+
+    # Talking to the client
+
+    def _connect(self):
+        transport = zope.component.getUtility(
+            gocept.lms.interfaces.ICallbackTransport)
+        return transport.connect(self.callback)
+
+    def remote_urls(self):
+        return self._connect().xmlrpc_getAllLinks(
+            self.id, self.callback_password())
+
+    def notify(self, urls):
+        batch_size = gocept.lms.settings.get().callback_batch_size
+        proxy = None
+        batch = []
+        sent = 0
+        password = self.callback_password()
+        for url in urls:
+            batch.append([url.url, url.state, url.reason])
+            if len(batch) >= batch_size:
+                if proxy is None:
+                    proxy = self._connect()
+                proxy.updateManyStates(self.id, password, batch)
+                sent += len(batch)
+                batch = []
+        if batch:
+            if proxy is None:
+                proxy = self._connect()
+            proxy.updateManyStates(self.id, password, batch)
+            sent += len(batch)
+        return sent
+
+    def notify_all(self):
+        return self.notify(self.urls)
+
+
+class SubscribedURLs:
+    """The URLs of a client, looked up lazily by key."""
+
+    def __init__(self, ids):
+        self._ids = ids
+
+    def __len__(self):
+        return len(self._ids)
+
+    def __iter__(self):
+        provider = zope.component.getUtility(
+            gocept.lms.interfaces.IURLProvider)
+        for key in self._ids:
+            url = provider.by_id(key)
+            if url is not None:
+                yield url
+
+    def __contains__(self, url):
+        return getattr(url, 'id', None) in self._ids
+
+
+@zope.interface.implementer(gocept.lms.interfaces.IClientProvider)
+class ClientProvider(zope.container.btree.BTreeContainer):
+
+    def add(self, client):
+        if client.id in self:
+            raise KeyError('Client %r exists already' % client.id)
+        self[client.id] = client
+
+    def remove(self, id):
+        client = self[id]
+        client.unregister_urls(list(client.urls))
+        del self[id]
+
+
+@zope.component.adapter(gocept.lms.interfaces.IClient)
+@zope.interface.implementer(gocept.lms.interfaces.INotifications)
+class Notifications(zope.container.contained.Contained,
+                    persistent.Persistent):
+
+    enabled = True
+    last = None
+    failed = 0
+
+    def __init__(self):
+        self.pending = BTrees.LLBTree.LLTreeSet()
+
+
+notifications = zope.annotation.factory(
+    Notifications, 'gocept.lms.notifications')
+
+
+@zope.component.adapter(gocept.lms.interfaces.IURLStateChangedEvent)
+def remember_state_change(event):
+    """Queue a changed URL for every subscribed client's next push."""
+    clients = zope.component.getUtility(gocept.lms.interfaces.IClientProvider)
+    for client_id in event.url.clients:
+        client = clients.get(client_id)
+        if client is not None:
+            gocept.lms.interfaces.INotifications(client).pending.insert(
+                event.url.id)

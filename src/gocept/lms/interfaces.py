@@ -1,0 +1,319 @@
+"""The contracts of the Link Monitoring Server.
+
+Start reading here. Every component of the LMS meets the others through one
+of these interfaces, looked up in the component registry: the syncer asks
+for the `IClientProvider` utility of the current site, not for a module's
+internals.
+
+The words used throughout:
+
+client
+    a content site (a Plone site with gocept.linkchecker, say) that
+    registered with the LMS and subscribes to URLs.
+
+URL
+    one outgoing link, stored once however many clients subscribe to it.
+
+state
+    what the last checks said about a URL; one of `STATES`, the exact
+    strings clients understand (see PROTOCOL.md).
+"""
+
+import zope.interface
+import zope.interface.common.mapping
+import zope.schema
+import zope.component.interfaces
+import zope.location.interfaces
+
+
+# The state strings are part of the wire protocol: clients map each to a
+# colour and raise on anything else.
+OK = 'ok'
+TEMPORARY_UNAVAILABLE = 'temporary unavailable'
+UNAVAILABLE = 'unavailable'
+UNSUPPORTED = 'unsupported protocol'
+UNKNOWN = 'unknown'
+STATES = (OK, TEMPORARY_UNAVAILABLE, UNAVAILABLE, UNSUPPORTED, UNKNOWN)
+
+
+class ILMS(zope.interface.Interface):
+    """The LMS site.
+
+    It is a folder in the ZODB root that is a site (ISite): its local site
+    manager holds
+    the `IClientProvider` and `IURLProvider` utilities.
+    """
+
+
+class IURL(zope.location.interfaces.IContained):
+    """One URL the LMS watches on behalf of one or more clients."""
+
+    url = zope.schema.ASCIILine(
+        title='The URL itself, exactly as the clients registered it')
+
+    id = zope.schema.Int(
+        title='Integer key, unique within the URL provider',
+        description='The traversal name (`__name__`) is its decimal form.')
+
+    state = zope.schema.Choice(
+        title='State', values=STATES, default=UNKNOWN)
+
+    reason = zope.schema.TextLine(
+        title='The latest explanation of the state', default=UNKNOWN)
+
+    last_check = zope.schema.Datetime(
+        title='When the URL was last checked (UTC)', required=False)
+
+    last_state_change = zope.schema.Datetime(
+        title='When the state last changed (UTC)', required=False)
+
+    clients = zope.interface.Attribute(
+        'Frozen set of the ids of the clients subscribed to this URL. '
+        'Change it only through IClient.register_urls/unregister_urls.')
+
+    def update_check(state, when, reason):
+        """Record the outcome of a check made at `when`.
+
+        `last_check` becomes `when`; `last_state_change` moves only when
+        `state` differs from the current state. Fires an
+        `IURLStateChangedEvent` in that case.
+        """
+
+
+class IURLStateChangedEvent(zope.interface.Interface):
+    """A URL's state changed."""
+
+    url = zope.interface.Attribute('The IURL object')
+    old_state = zope.interface.Attribute('The state before')
+
+
+class IURLAddedEvent(zope.interface.Interface):
+    """A URL was added to the URL provider (it still has to be checked)."""
+
+    url = zope.interface.Attribute('The IURL object')
+
+
+class IURLRemovedEvent(zope.interface.Interface):
+    """A URL was removed from the URL provider (no client needs it)."""
+
+    url = zope.interface.Attribute('The IURL object')
+
+
+class IURLProvider(zope.interface.common.mapping.IEnumerableMapping):
+    """All URLs of an LMS site.
+
+    As a mapping it is keyed by traversal name (`str(url.id)`), which keeps
+    URLs, that contain slashes, reachable in the ZMI.
+    """
+
+    def add(url):
+        """Return the IURL object for the URL string `url`.
+
+        A known URL gives the existing object; an unknown one is created.
+        Raises `InvalidURLError` for a string that `is_valid` refuses.
+        """
+
+    def add_multiple(urls):
+        """Add many URL strings; return their IURL objects.
+
+        Invalid strings and duplicates are skipped silently; the result has
+        one object per distinct valid URL, in the order first seen.
+        """
+
+    def get_url(url):
+        """Return the IURL object for a URL string, or None."""
+
+    def by_id(id):
+        """Return the IURL object with integer key `id`, or None."""
+
+    def ids_for(urls):
+        """Map URL strings to the integer keys of the known ones.
+
+        Returns a BTrees set; unknown or invalid URLs are left out.
+        """
+
+    def remove(url):
+        """Remove an IURL object that no client subscribes to any more."""
+
+    def is_valid(url):
+        """Whether the string `url` may be stored.
+
+        It must be a non-empty ASCII string of at most 2048 characters
+        that parses as an absolute URI (scheme and something after it).
+        """
+
+
+class InvalidURLError(ValueError):
+    """A string that cannot be stored as a URL."""
+
+
+class IClient(zope.location.interfaces.IContained):
+    """A content site that uses the LMS."""
+
+    id = zope.schema.ASCIILine(title='Client id')
+
+    password = zope.interface.Attribute(
+        'Write-only: setting it stores a salted hash; use check_password.')
+
+    contact_name = zope.schema.TextLine(title='Contact name', default='')
+
+    contact_email = zope.schema.ASCIILine(title='Contact e-mail', default='')
+
+    callback = zope.schema.URI(
+        title='XML-RPC address of the client', required=False)
+
+    urls = zope.interface.Attribute(
+        'The IURL objects this client subscribes to (iterable, sized).')
+
+    url_ids = zope.interface.Attribute(
+        'The integer keys of those URLs, a BTrees set (read-only).')
+
+    def check_password(password):
+        """Compare `password` with the stored hash in constant time."""
+
+    def register_urls(urls):
+        """Subscribe to the IURL objects `urls`; already known ones are
+        ignored. Keeps both sides of the client-URL relation in step."""
+
+    def unregister_urls(urls):
+        """Unsubscribe from the IURL objects `urls`. URLs that no client
+        subscribes to afterwards are removed from the URL provider."""
+
+    def remote_urls():
+        """Ask the client (over XML-RPC) for all URLs it holds.
+
+        Returns the raw list, duplicates and junk included.
+        """
+
+    def notify(urls):
+        """Send the states of the IURL objects `urls` to the client, in
+        batches of bounded size."""
+
+    def notify_all():
+        """Send the states of all subscribed URLs to the client."""
+
+
+class IClientProvider(zope.interface.common.mapping.IEnumerableMapping):
+    """All clients of an LMS site, keyed by id."""
+
+    def add(client):
+        """Add an IClient. Raises KeyError when the id is taken."""
+
+    def remove(id):
+        """Remove a client, unsubscribing it from all its URLs first."""
+
+
+class ISynchronization(zope.interface.Interface):
+    """How and when a client was synchronized (adapter of IClient, its
+    state persists with the client)."""
+
+    last = zope.schema.Datetime(
+        title='Start of the last successful sync', required=False)
+
+    force = zope.schema.Bool(
+        title='Sync at the next syncer run regardless of the interval',
+        default=False)
+
+    last_attempt = zope.schema.Datetime(
+        title='Start of the last sync attempt, failed or not',
+        required=False)
+
+    failures = zope.schema.Int(
+        title='Failed attempts since the last successful sync', default=0)
+
+    last_error = zope.schema.TextLine(
+        title='Why the last attempt failed', required=False)
+
+    def due(now):
+        """Whether the syncer should sync the client at `now`."""
+
+    def sync(now=None):
+        """Synchronize the client now; return an `ISyncResult`.
+
+        Raises on failure without changing the client's URLs; the caller
+        aborts the transaction and calls `record_failure`.
+        """
+
+    def record_failure(now, error):
+        """Note a failed attempt (in its own transaction)."""
+
+
+class ISyncResult(zope.interface.Interface):
+    """The figures of one client's sync."""
+
+    client_id = zope.interface.Attribute('Client id')
+    fetched = zope.interface.Attribute('Entries in the getAllLinks answer')
+    added = zope.interface.Attribute('URLs newly subscribed')
+    removed = zope.interface.Attribute('URLs unsubscribed')
+    notified = zope.interface.Attribute('States sent back')
+    seconds = zope.interface.Attribute('Wall time')
+
+
+class INotifications(zope.interface.Interface):
+    """Whether and how state changes are pushed to a client (adapter of
+    IClient, its state persists with the client)."""
+
+    enabled = zope.schema.Bool(
+        title='Push state changes to the client', default=True)
+
+    last = zope.schema.Datetime(
+        title='Last successful push', required=False)
+
+    failed = zope.schema.Int(
+        title='Failed pushes in a row', default=0)
+
+    pending = zope.interface.Attribute(
+        'BTrees set of the keys of URLs whose state changed since the '
+        'last successful push.')
+
+
+class ICallbackTransport(zope.interface.Interface):
+    """Opens XML-RPC connections to client callbacks (a utility; tests
+    replace it with a recording dummy)."""
+
+    def connect(url):
+        """Return an `xmlrpc.client.ServerProxy`-like object for `url`."""
+
+
+class ISettings(zope.interface.Interface):
+    """Product configuration, read from `<product-config gocept.lms>` in
+    `etc/zope.conf`. The defaults here are the documented defaults."""
+
+    lms_name = zope.schema.TextLine(
+        title='Name of this LMS, used in mails',
+        default='Link Monitoring Server')
+
+    site_name = zope.schema.TextLine(
+        title='Name of the LMS site in the root folder',
+        description='Created there on first start.',
+        default='lms')
+
+    public_url = zope.schema.ASCIILine(
+        title='Public XML-RPC address of the LMS site',
+        default='http://127.0.0.1:8080/lms/')
+
+    sync_interval = zope.schema.Float(
+        title='Hours between two syncs of one client',
+        description='23 rather than 24, so an hourly cron job syncs each '
+                    'client once a day at about the same hour instead of '
+                    'an hour later every day.',
+        default=23.0)
+
+    sync_retry = zope.schema.Float(
+        title='Minutes before a failed sync is tried again',
+        description='Doubles with every failure in a row, up to the sync '
+                    'interval.',
+        default=30.0)
+
+    callback_timeout = zope.schema.Float(
+        title='Seconds to wait for a client callback', default=60.0)
+
+    callback_batch_size = zope.schema.Int(
+        title='States per updateManyStates call', default=1000, min=1)
+
+    secret_key_file = zope.schema.TextLine(
+        title='File with the key that seals client passwords',
+        description='Created (mode 0600) on first use. Keep it out of the '
+                    'database backups, and keep it: without it the LMS '
+                    'cannot call its clients back.',
+        default='var/secret.key')

@@ -1,0 +1,132 @@
+"""Test support: layers, dummies and helpers shared by the test modules."""
+
+import zope.component
+import zope.interface
+
+import gocept.lms.callback
+import gocept.lms.interfaces
+
+
+@zope.interface.implementer(gocept.lms.interfaces.ICallbackTransport)
+class XMLRPCDummy:
+    """Stands in for the clients' callbacks and records what the LMS says.
+
+    `links` maps a callback URL to what its xmlrpc_getAllLinks answers.
+    The answer for any other callback holds a duplicate and an invalid
+    entry, as real client databases do.
+    """
+
+    default_links = [
+        'http://example.com/1',
+        'http://example.com/3',
+        'http://example.com/1',
+        'not a URL',
+    ]
+
+    def __init__(self):
+        self.log = []
+        self.links = {}
+        self.states = {}
+        self.fail = set()
+
+    def connect(self, url):
+        self.log.append('Connect: %s' % url)
+        return DummyProxy(self, url)
+
+    def show_log(self):
+        for line in self.log:
+            print(line)
+        del self.log[:]
+
+
+class DummyProxy:
+
+    def __init__(self, dummy, url):
+        self.dummy = dummy
+        self.url = url
+
+    def _check(self):
+        if self.url in self.dummy.fail:
+            raise ConnectionRefusedError(111, 'Connection refused')
+
+    def xmlrpc_getAllLinks(self, client_id, password):
+        self._check()
+        self.dummy.log.append('Get all links')
+        return list(self.dummy.links.get(self.url, self.dummy.default_links))
+
+    def updateManyStates(self, client_id, password, states):
+        self._check()
+        self.dummy.log.append(
+            'Update many states: %s - %s' % (client_id, len(states)))
+        self.dummy.states.setdefault(client_id, []).extend(states)
+        return True
+
+
+def install_xmlrpcdummy():
+    """Route every callback connection to a fresh XMLRPCDummy."""
+    dummy = XMLRPCDummy()
+    zope.component.provideUtility(
+        dummy, gocept.lms.interfaces.ICallbackTransport)
+    return dummy
+
+
+def uninstall_xmlrpcdummy():
+    gsm = zope.component.getGlobalSiteManager()
+    dummy = gsm.queryUtility(gocept.lms.interfaces.ICallbackTransport)
+    if isinstance(dummy, XMLRPCDummy):
+        gsm.unregisterUtility(
+            dummy, gocept.lms.interfaces.ICallbackTransport)
+        gsm.registerUtility(
+            gocept.lms.callback.CallbackTransport(),
+            gocept.lms.interfaces.ICallbackTransport)
+
+
+# Layers
+
+import os
+import shutil
+import tempfile
+
+import zope.app.appsetup.product
+import zope.app.wsgi.testlayer
+import zope.component.hooks
+
+import gocept.lms
+
+
+class FunctionalLayer(zope.app.wsgi.testlayer.BrowserLayer):
+    """The application from ftesting.zcml over a fresh DemoStorage per
+    test, with product configuration pointing into a temporary directory."""
+
+    product_config = {}
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='gocept.lms-test-')
+        self.config = dict(
+            {'secret-key-file': os.path.join(self.tmp, 'secret.key')},
+            **self.product_config)
+        zope.app.appsetup.product.setProductConfiguration(
+            'gocept.lms', self.config)
+        super().setUp()
+
+    def tearDown(self):
+        super().tearDown()
+        zope.app.appsetup.product.setProductConfiguration('gocept.lms', None)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+functional_layer = FunctionalLayer(gocept.lms, 'ftesting.zcml')
+
+
+def doctest_teardown(test=None):
+    uninstall_xmlrpcdummy()
+    zope.component.hooks.setSite(None)
+
+
+def site_setup(root, name='app'):
+    """Create an LMS site in the root folder and make it the current site."""
+    import gocept.lms.app
+    zope.component.hooks.setSite(root)
+    root[name] = gocept.lms.app.LMS()
+    zope.component.hooks.setSite(root[name])
+    return root[name]
