@@ -45,6 +45,8 @@ setup(
         'waitress',
         'aiohttp',
         'cryptography',
+        'bcrypt',
+        'supervisor',
     ],
     extras_require={
         'test': [
@@ -60,6 +62,8 @@ setup(
     entry_points={
         'console_scripts': [
             'sync = gocept.lms.scripts:sync_main',
+            'web = gocept.lms.scripts:web_main',
+            'lms = gocept.lms.scripts:lms_main',
         ],
     },
 )

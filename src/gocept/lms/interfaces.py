@@ -292,6 +292,10 @@ class ISettings(zope.interface.Interface):
         title='Public XML-RPC address of the LMS site',
         default='http://127.0.0.1:8080/lms/')
 
+    http_address = zope.schema.ASCIILine(
+        title='host:port bin/web listens on',
+        default='127.0.0.1:8080')
+
     sync_interval = zope.schema.Float(
         title='Hours between two syncs of one client',
         description='23 rather than 24, so an hourly cron job syncs each '
@@ -317,3 +321,44 @@ class ISettings(zope.interface.Interface):
                     'database backups, and keep it: without it the LMS '
                     'cannot call its clients back.',
         default='var/secret.key')
+
+    # The client API (api.py) and its mails (mail.py)
+
+    admin_secret_file = zope.schema.TextLine(
+        title='File holding the admin secret',
+        description='registerClient, listClients and unregisterClient '
+                    'take this secret as their first argument. Empty: '
+                    'those methods refuse every call.',
+        default='')
+
+    max_urls_per_call = zope.schema.Int(
+        title='Most URLs in one registerURLs/unregisterURLs/getURLStates '
+              'call; larger calls get a Fault and change nothing',
+        default=50000, min=1)
+
+    max_request_bytes = zope.schema.Int(
+        title='Largest XML-RPC request body accepted, in bytes',
+        description='Larger requests are refused with HTTP 413 before '
+                    'they are parsed.',
+        default=64 * 1024 * 1024, min=1024)
+
+    mail_sender = zope.schema.ASCIILine(
+        title='From address of the mails to client contacts',
+        default='lms@localhost')
+
+    mail_copy_to = zope.schema.TextLine(
+        title='Addresses (separated by spaces or commas) that get a copy '
+              'of every mail to a client contact',
+        default='')
+
+    mail_queue = zope.schema.TextLine(
+        title='Maildir queue of outgoing mail',
+        description='Mails are written there when the transaction commits '
+                    'and sent by the queue processor. Empty: send directly '
+                    'at commit time.',
+        default='var/mailqueue')
+
+    smtp_host = zope.schema.ASCIILine(
+        title='SMTP server for outgoing mail', default='localhost')
+
+    smtp_port = zope.schema.Int(title='Its port', default=25)
