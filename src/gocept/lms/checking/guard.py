@@ -140,7 +140,7 @@ class AddressPolicy:
             for a in allow)
 
     def refusal(self, address):
-        """The reason `address` is refused, or None if it may be contacted."""
+        """Why `address` is refused ("10.0.0.1 (private)"), or None."""
         if isinstance(address, str):
             address = parse_address(address)
             if address is None:
@@ -150,7 +150,7 @@ class AddressPolicy:
                 return None
         label = _forbidden_label(address)
         if label:
-            return f'{address} is {label}'
+            return f'{address} ({label})'
         return None
 
     def check_host(self, host):
@@ -166,7 +166,9 @@ class AddressPolicy:
             return None
         why = self.refusal(address)
         if why:
-            raise Forbidden(f'forbidden by policy: {host} -> {why}')
+            if host.strip('[]') != str(address):
+                why = f'{host} means {why}'
+            raise Forbidden(f'forbidden by policy: {why}')
         return address
 
     def check_resolved(self, host, addresses):

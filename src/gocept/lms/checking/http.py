@@ -1,0 +1,274 @@
+"""Checking http and https URLs with aiohttp.
+
+`check_http` only reports what happened, as a `policy.Outcome`; it never
+decides a state.
+
+Requests: HEAD first, because it costs the server nothing. Some servers
+answer HEAD wrongly although GET works; on the answers in `HEAD_BROKEN` (or
+when the server drops the connection on HEAD) the same URL is asked again
+with GET. 404 and 410 to HEAD are believed: asking again would double the
+cost (and the politeness budget) of every broken link to catch the rare
+server that answers HEAD 404 but GET 200.
+
+Redirects are followed by hand so that every hop passes the address guard
+and the per-host pacing, up to `max_redirects` hops; a URL seen twice is a
+loop. GET bodies are read up to `body_cap` bytes only: enough to keep a
+small answer's connection reusable, never a download.
+"""
+
+import asyncio
+import email.utils
+import errno
+import socket
+import time
+
+import aiohttp
+import yarl
+
+from gocept.lms.checking import guard
+from gocept.lms.checking.policy import Outcome
+from gocept.lms.checking import policy as p
+
+
+# 400, 403, 406: servers and frameworks that only route GET; 405/501: the
+# honest "method not supported"; 409 and 412 come from object stores and
+# WAFs confused by a body-less request.
+HEAD_BROKEN = frozenset([400, 403, 405, 406, 409, 412, 501])
+
+# Answers worth noting which server sent them: bot walls and rate limits.
+_NOTE_SERVER = frozenset([403, 429, 503, 999])
+
+_MAX_URL_IN_REASON = 200
+
+
+def parse_retry_after(value, now=None):
+    """Seconds to wait according to a Retry-After header, or None.
+
+    Both forms are understood: delta-seconds and an HTTP-date.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if now is None:
+        now = time.time()
+    return max(0.0, when.timestamp() - now)
+
+
+def _short(url):
+    url = str(url)
+    if len(url) > _MAX_URL_IN_REASON:
+        return url[:_MAX_URL_IN_REASON] + '...'
+    return url
+
+
+async def _no_pace(host):
+    pass
+
+
+async def _drain(resp, cap):
+    """Read at most `cap` bytes; keep the connection only if that was all."""
+    got = 0
+    try:
+        while got < cap:
+            chunk = await resp.content.read(cap - got)
+            if not chunk:
+                break
+            got += len(chunk)
+    finally:
+        if resp.content.at_eof():
+            resp.release()
+        else:
+            resp.close()
+
+
+def _describe_error(exc, settings):
+    """Map an aiohttp exception to an Outcome."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        os_error = exc.os_error
+        if isinstance(os_error, guard.Forbidden):
+            return Outcome(p.KIND_FORBIDDEN, str(os_error))
+        code = getattr(os_error, 'errno', None)
+        host = exc.host
+        if code in (socket.EAI_NONAME, getattr(socket, 'EAI_NODATA', -5)):
+            return Outcome(p.KIND_NXDOMAIN, f'host name {host} does not exist')
+        return Outcome(p.KIND_DNS,
+                       f'DNS lookup of {host} failed: {os_error.strerror}'
+                       if getattr(os_error, 'strerror', None)
+                       else f'DNS lookup of {host} failed: {os_error}')
+    if isinstance(exc, (aiohttp.ClientConnectorCertificateError,
+                        aiohttp.ClientConnectorSSLError,
+                        aiohttp.ClientSSLError,
+                        aiohttp.ServerFingerprintMismatch)):
+        inner = getattr(exc, 'certificate_error', None) or getattr(
+            exc, 'os_error', None) or exc
+        return Outcome(p.KIND_TLS, f'TLS error: {inner}')
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return Outcome(p.KIND_TIMEOUT,
+                       f'connect timeout ({settings.connect_timeout:g} s)')
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return Outcome(p.KIND_TIMEOUT,
+                       f'read timeout ({settings.read_timeout:g} s)')
+    if isinstance(exc, asyncio.TimeoutError):
+        return Outcome(p.KIND_TIMEOUT,
+                       f'no complete answer within {settings.total_timeout:g} s')
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        code = exc.os_error.errno
+        if code == errno.ECONNREFUSED:
+            return Outcome(p.KIND_REFUSED,
+                           f'connection refused by {exc.host}:{exc.port}')
+        if code in (errno.ECONNRESET, errno.EPIPE):
+            return Outcome(p.KIND_RESET,
+                           f'connection to {exc.host}:{exc.port} reset')
+        return Outcome(p.KIND_TRANSIENT,
+                       f'cannot connect to {exc.host}:{exc.port}: '
+                       f'{exc.os_error.strerror or exc.os_error}')
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return Outcome(p.KIND_RESET,
+                       'server closed the connection without an answer')
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return Outcome(p.KIND_RESET, 'connection cut in the middle of the answer')
+    if isinstance(exc, aiohttp.ClientOSError):
+        if exc.errno in (errno.ECONNRESET, errno.EPIPE):
+            return Outcome(p.KIND_RESET, 'connection reset by the server')
+        return Outcome(p.KIND_TRANSIENT, f'network error: {exc}')
+    if isinstance(exc, aiohttp.NonHttpUrlClientError):
+        return Outcome(p.KIND_UNSUPPORTED, f'not an http URL: {exc}')
+    if isinstance(exc, aiohttp.InvalidURL):
+        return Outcome(p.KIND_INVALID, f'invalid URL: {exc}')
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return Outcome(p.KIND_PROTOCOL,
+                       f'malformed answer: {exc.message or exc}')
+    if isinstance(exc, aiohttp.ClientError):
+        return Outcome(p.KIND_TRANSIENT,
+                       f'{type(exc).__name__}: {exc}')
+    raise exc
+
+
+def _status_text(resp):
+    text = f'{resp.status} {resp.reason or ""}'.strip()
+    if resp.status in _NOTE_SERVER:
+        server = resp.headers.get('Server')
+        if server:
+            text += f', server: {server[:60]}'
+    return text
+
+
+async def check_http(session, url, settings, address_policy, pace=_no_pace):
+    """Check one http(s) URL; return an `Outcome`.
+
+    `session` is an aiohttp ClientSession whose connector resolves through
+    a `guard.GuardedResolver`; `address_policy` decides address literals
+    (which aiohttp connects to without asking the resolver). `pace(host)`
+    is awaited before every request.
+    """
+    try:
+        current = yarl.URL(url)
+    except (ValueError, TypeError) as e:
+        return Outcome(p.KIND_INVALID, f'invalid URL: {e}')
+    seen = {current}
+    hops = 0
+    method = 'HEAD'
+    head_note = ''
+    timeout = aiohttp.ClientTimeout(
+        total=settings.total_timeout, sock_connect=settings.connect_timeout,
+        sock_read=settings.read_timeout)
+    while True:
+        if current.scheme not in ('http', 'https'):
+            return _with_hops(Outcome(
+                p.KIND_UNSUPPORTED,
+                f'unsupported protocol: {current.scheme[:20]}'), hops, current)
+        host = current.raw_host
+        if not host:
+            return _with_hops(Outcome(p.KIND_INVALID, 'URL without host'),
+                              hops, current)
+        try:
+            address_policy.check_host(host)
+        except guard.Forbidden as e:
+            return _with_hops(Outcome(p.KIND_FORBIDDEN, str(e)), hops, current)
+        await pace(host.lower())
+        try:
+            resp = await session.request(
+                method, current, allow_redirects=False, timeout=timeout)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as e:
+            if isinstance(e, ValueError) and not isinstance(
+                    e, aiohttp.ClientError):
+                return Outcome(p.KIND_INVALID, f'invalid URL: {e}')
+            outcome = _describe_error(e, settings)
+            if (method == 'HEAD' and outcome.kind == p.KIND_RESET):
+                method = 'GET'
+                head_note = '; no answer to HEAD, GET used'
+                continue
+            return _with_hops(outcome, hops, current)
+        status = resp.status
+        if method == 'HEAD' and status in HEAD_BROKEN:
+            resp.release()
+            method = 'GET'
+            head_note = f'; HEAD answered {status}, GET used'
+            continue
+        location = resp.headers.get('Location')
+        if 300 <= status < 400 and status != 304 and location:
+            if method == 'GET':
+                await _drain(resp, settings.body_cap)
+            else:
+                resp.release()
+            try:
+                target = current.join(yarl.URL(location))
+            except (ValueError, TypeError):
+                return Outcome(p.KIND_REDIRECT,
+                               f'{status} redirect to an invalid URL: '
+                               f'{location[:_MAX_URL_IN_REASON]!r}')
+            hops += 1
+            if target in seen:
+                return Outcome(p.KIND_REDIRECT,
+                               f'redirect loop: hop {hops} leads back to '
+                               f'{_short(target)}')
+            if hops > settings.max_redirects:
+                return Outcome(p.KIND_REDIRECT,
+                               f'more than {settings.max_redirects} redirects,'
+                               f' last to {_short(target)}')
+            seen.add(target)
+            if target.raw_host != current.raw_host:
+                method = 'HEAD'
+            current = target
+            continue
+        text = _status_text(resp)
+        retry_after = None
+        if status in (429, 503):
+            retry_after = parse_retry_after(resp.headers.get('Retry-After'))
+            if retry_after is not None:
+                text += f', Retry-After {retry_after:.0f} s'
+        if method == 'GET':
+            try:
+                await _drain(resp, settings.body_cap)
+            except (aiohttp.ClientPayloadError,
+                    aiohttp.ServerDisconnectedError,
+                    aiohttp.ClientOSError) as e:
+                outcome = _describe_error(e, settings)
+                return _with_hops(outcome._replace(
+                    detail=f'{outcome.detail} (after status {status})'),
+                    hops, current)
+            except asyncio.TimeoutError:
+                # Headers arrived; a body slower than our cap is no failure.
+                pass
+        else:
+            resp.release()
+        return _with_hops(
+            Outcome(p.KIND_HTTP, text + head_note, status, retry_after),
+            hops, current)
+
+
+def _with_hops(outcome, hops, final):
+    if not hops:
+        return outcome
+    word = 'redirect' if hops == 1 else 'redirects'
+    return outcome._replace(
+        detail=f'{outcome.detail}; after {hops} {word}, '
+               f'final URL {_short(final)}')
