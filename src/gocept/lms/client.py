@@ -59,7 +59,7 @@ class Client(zope.container.contained.Contained, persistent.Persistent):
 
     @property
     def urls(self):
-        return SubscribedURLs(self._url_ids)
+        return SubscribedURLs(self, self._url_ids)
 
     def register_urls(self, urls):
         for url in urls:
@@ -80,14 +80,14 @@ class Client(zope.container.contained.Contained, persistent.Persistent):
             if not url.clients:
                 if provider is None:
                     provider = zope.component.getUtility(
-                        gocept.lms.interfaces.IURLProvider)
+                        gocept.lms.interfaces.IURLProvider, context=self)
                 provider.remove(url)
 
     # Talking to the client
 
     def _connect(self):
         transport = zope.component.getUtility(
-            gocept.lms.interfaces.ICallbackTransport)
+            gocept.lms.interfaces.ICallbackTransport, context=self)
         return transport.connect(self.callback)
 
     def remote_urls(self):
@@ -122,7 +122,8 @@ class Client(zope.container.contained.Contained, persistent.Persistent):
 class SubscribedURLs:
     """The URLs of a client, looked up lazily by key."""
 
-    def __init__(self, ids):
+    def __init__(self, client, ids):
+        self._client = client
         self._ids = ids
 
     def __len__(self):
@@ -130,7 +131,7 @@ class SubscribedURLs:
 
     def __iter__(self):
         provider = zope.component.getUtility(
-            gocept.lms.interfaces.IURLProvider)
+            gocept.lms.interfaces.IURLProvider, context=self._client)
         for key in self._ids:
             url = provider.by_id(key)
             if url is not None:
@@ -174,7 +175,9 @@ notifications = zope.annotation.factory(
 @zope.component.adapter(gocept.lms.interfaces.IURLStateChangedEvent)
 def remember_state_change(event):
     """Queue a changed URL for every subscribed client's next push."""
-    clients = zope.component.getUtility(gocept.lms.interfaces.IClientProvider)
+    # Looked up from the URL, so a process need not have set the site.
+    clients = zope.component.getUtility(
+        gocept.lms.interfaces.IClientProvider, context=event.url)
     for client_id in event.url.clients:
         client = clients.get(client_id)
         if client is not None:
