@@ -105,8 +105,9 @@ class _Protocol(asyncio.Protocol):
 class LocalHTTPServer:
     """Serve on `hosts` (loopback addresses); port 0 picks one per host."""
 
-    def __init__(self, hosts=('127.0.0.1',), port=0):
+    def __init__(self, hosts=('127.0.0.1',), port=0, ssl=None):
         self.hosts = list(hosts)
+        self.ssl = ssl
         self.port = port
         self.ports = {}
         self.servers = []
@@ -120,7 +121,7 @@ class LocalHTTPServer:
             assert ipaddress.ip_address(host).is_loopback, host
             server = await loop.create_server(
                 lambda: _Protocol(self), host, self.port, backlog=1024,
-                reuse_address=True)
+                reuse_address=True, ssl=self.ssl)
             self.servers.append(server)
             self.ports[host] = server.sockets[0].getsockname()[1]
         return self
@@ -133,7 +134,8 @@ class LocalHTTPServer:
 
     def url(self, path='/ok', host=None):
         host = host or self.hosts[0]
-        return f'http://{host}:{self.ports[host]}{path}'
+        scheme = 'https' if self.ssl else 'http'
+        return f'{scheme}://{host}:{self.ports[host]}{path}'
 
     def requests(self, host=None):
         return [entry for entry in self.log
