@@ -219,7 +219,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         result = []
         seen = set()
         for url in urls:
-            if url in seen or not is_valid(url):
+            if not is_valid(url) or url in seen:
                 continue
             seen.add(url)
             result.append(self.add(url))

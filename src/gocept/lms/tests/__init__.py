@@ -52,7 +52,8 @@ class DummyProxy:
     def xmlrpc_getAllLinks(self, client_id, password):
         self._check()
         self.dummy.log.append('Get all links')
-        return list(self.dummy.links.get(self.url, self.dummy.default_links))
+        links = self.dummy.links.get(self.url, self.dummy.default_links)
+        return list(links) if isinstance(links, list) else links
 
     def updateManyStates(self, client_id, password, states):
         self._check()

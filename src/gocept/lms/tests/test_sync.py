@@ -1,0 +1,266 @@
+"""Edge cases of the syncer."""
+
+import datetime
+import unittest
+
+import transaction
+import zope.app.appsetup.product
+import zope.component
+
+import gocept.lms.client
+import gocept.lms.sync
+import gocept.lms.tests
+from gocept.lms.interfaces import IClientProvider, IURLProvider
+from gocept.lms.interfaces import INotifications, ISynchronization
+
+
+T0 = datetime.datetime(2026, 3, 1, 2, 0, tzinfo=datetime.timezone.utc)
+HOUR = datetime.timedelta(hours=1)
+MINUTE = datetime.timedelta(minutes=1)
+
+
+class SyncTest(unittest.TestCase):
+
+    layer = gocept.lms.tests.functional_layer
+
+    def setUp(self):
+        self.site = gocept.lms.tests.site_setup(self.layer.getRootFolder())
+        transaction.commit()
+        self.xmlrpc = gocept.lms.tests.install_xmlrpcdummy()
+        self.clients = zope.component.getUtility(IClientProvider)
+        self.urls = zope.component.getUtility(IURLProvider)
+
+    def tearDown(self):
+        transaction.abort()
+        gocept.lms.tests.doctest_teardown()
+        zope.app.appsetup.product.setProductConfiguration(
+            'gocept.lms', self.layer.config)
+
+    def add_client(self, id, links=None):
+        client = gocept.lms.client.Client(id)
+        client.callback = 'http://%s.example.com/db/' % id
+        client.password = 'pw-' + id
+        self.clients.add(client)
+        if links is not None:
+            self.xmlrpc.links[client.callback] = links
+        transaction.commit()
+        return client
+
+    def configure(self, **settings):
+        config = dict(self.layer.config)
+        config.update({k.replace('_', '-'): str(v)
+                       for k, v in settings.items()})
+        zope.app.appsetup.product.setProductConfiguration(
+            'gocept.lms', config)
+
+    def url_set(self, client):
+        return sorted(u.url for u in client.urls)
+
+    def test_duplicates_and_junk_in_the_answer_are_dropped(self):
+        fred = self.add_client('fred', [
+            'http://a.example/', 'http://a.example/', '', None, 42,
+            ['nested'], 'http://ä.example/', 'x' * 5000, 'mailto:x@y.example',
+            'relative/path', 'ftp://f.example/file'])
+        results, failures = gocept.lms.sync.run(T0)
+        self.assertEqual([], failures)
+        self.assertEqual(
+            ['ftp://f.example/file', 'http://a.example/',
+             'mailto:x@y.example'], self.url_set(fred))
+        self.assertEqual(11, results[0].fetched)
+        self.assertEqual(3, results[0].added)
+        self.assertEqual(3, results[0].notified)
+        states = self.xmlrpc.states['fred']
+        self.assertEqual(
+            sorted([u, 'unknown', 'unknown'] for u in self.url_set(fred)),
+            sorted(states))
+
+    def test_an_answer_that_is_not_a_list_fails_the_client(self):
+        fred = self.add_client('fred', {'not': 'a list'})
+        results, failures = gocept.lms.sync.run(T0)
+        self.assertEqual([], results)
+        self.assertEqual('fred', failures[0][0])
+        self.assertIn('not a list', failures[0][1])
+        self.assertEqual(1, ISynchronization(fred).failures)
+
+    def test_a_failing_client_does_not_stop_the_others(self):
+        fred = self.add_client('fred', ['http://a.example/'])
+        self.add_client('barney', ['http://b.example/'])
+        self.xmlrpc.fail.add(fred.callback)
+        results, failures = gocept.lms.sync.run(T0)
+        self.assertEqual(['barney'], [r.client_id for r in results])
+        self.assertEqual(['fred'], [f[0] for f in failures])
+        self.assertIn('Connection refused', failures[0][1])
+        self.assertEqual([], self.url_set(fred))
+        state = ISynchronization(fred)
+        self.assertEqual((None, T0, 1), (state.last, state.last_attempt,
+                                         state.failures))
+        self.assertIn('ConnectionRefusedError', state.last_error)
+
+    def test_failure_while_notifying_leaves_nothing_half_done(self):
+        fred = self.add_client('fred', ['http://a.example/'])
+        original = gocept.lms.tests.DummyProxy.updateManyStates
+
+        def broken(self, *args):
+            raise OSError('connection reset')
+        gocept.lms.tests.DummyProxy.updateManyStates = broken
+        try:
+            results, failures = gocept.lms.sync.run(T0)
+        finally:
+            gocept.lms.tests.DummyProxy.updateManyStates = original
+        self.assertEqual(['fred'], [f[0] for f in failures])
+        self.assertEqual([], self.url_set(fred))
+        self.assertIsNone(self.urls.get_url('http://a.example/'))
+
+    def test_failed_client_is_retried_with_growing_backoff(self):
+        fred = self.add_client('fred', ['http://a.example/'])
+        self.configure(sync_retry=30, sync_interval=23)
+        self.xmlrpc.fail.add(fred.callback)
+        gocept.lms.sync.run(T0)
+        state = ISynchronization(fred)
+        self.assertFalse(state.due(T0 + 29 * MINUTE))
+        self.assertTrue(state.due(T0 + 30 * MINUTE))
+        gocept.lms.sync.run(T0 + 30 * MINUTE)
+        self.assertEqual(2, state.failures)
+        self.assertFalse(state.due(T0 + 89 * MINUTE))
+        self.assertTrue(state.due(T0 + 90 * MINUTE))
+        # The backoff never exceeds the daily interval.
+        state.failures = 20
+        self.assertTrue(state.due(state.last_attempt + 23 * HOUR))
+        # Once the client is back, a success resets the count.
+        self.xmlrpc.fail.clear()
+        results, failures = gocept.lms.sync.run(T0 + 24 * HOUR)
+        self.assertEqual((['fred'], []),
+                         ([r.client_id for r in results], failures))
+        self.assertEqual(0, state.failures)
+        self.assertIsNone(state.last_error)
+
+    def test_successful_client_is_due_again_after_the_interval(self):
+        fred = self.add_client('fred', ['http://a.example/'])
+        self.configure(sync_interval=23)
+        gocept.lms.sync.run(T0)
+        state = ISynchronization(fred)
+        self.assertEqual(T0, state.last)
+        self.assertFalse(state.due(T0 + 22 * HOUR + 59 * MINUTE))
+        self.assertTrue(state.due(T0 + 23 * HOUR))
+
+    def test_clients_with_disabled_notifications_are_skipped(self):
+        fred = self.add_client('fred', ['http://a.example/'])
+        INotifications(fred).enabled = False
+        ISynchronization(fred).force = True
+        transaction.commit()
+        results, failures = gocept.lms.sync.run(T0)
+        self.assertEqual(([], []), (results, failures))
+        self.assertEqual([], self.xmlrpc.log)
+
+    def test_force_syncs_a_client_that_is_not_due_and_is_reset(self):
+        fred = self.add_client('fred', ['http://a.example/'])
+        gocept.lms.sync.run(T0)
+        self.xmlrpc.links[fred.callback] = ['http://b.example/']
+        self.assertEqual(([], []), gocept.lms.sync.run(T0 + HOUR))
+        ISynchronization(fred).force = True
+        transaction.commit()
+        results, failures = gocept.lms.sync.run(T0 + HOUR)
+        self.assertEqual(1, len(results))
+        self.assertEqual((1, 1), (results[0].added, results[0].removed))
+        self.assertEqual(['http://b.example/'], self.url_set(fred))
+        self.assertFalse(ISynchronization(fred).force)
+        # a.example had no other client and is gone
+        self.assertIsNone(self.urls.get_url('http://a.example/'))
+
+    def test_force_all_and_only(self):
+        self.add_client('fred', ['http://a.example/'])
+        self.add_client('barney', ['http://a.example/'])
+        gocept.lms.sync.run(T0)
+        results, _ = gocept.lms.sync.run(T0 + HOUR, only=['barney'])
+        self.assertEqual(['barney'], [r.client_id for r in results])
+        results, _ = gocept.lms.sync.run(T0 + HOUR, force_all=True)
+        self.assertEqual(['barney', 'fred'],
+                         sorted(r.client_id for r in results))
+
+    def test_states_go_out_in_bounded_batches(self):
+        links = ['http://a.example/%d' % i for i in range(2500)]
+        self.add_client('fred', links)
+        self.configure(callback_batch_size=1000)
+        results, failures = gocept.lms.sync.run(T0)
+        self.assertEqual(2500, results[0].notified)
+        self.assertEqual(
+            ['Connect: http://fred.example.com/db/', 'Get all links',
+             'Connect: http://fred.example.com/db/',
+             'Update many states: fred - 1000',
+             'Update many states: fred - 1000',
+             'Update many states: fred - 500'], self.xmlrpc.log)
+        self.assertEqual(
+            sorted(links), sorted(s[0] for s in self.xmlrpc.states['fred']))
+
+    def test_sync_sends_known_states_and_clears_pending(self):
+        fred = self.add_client('fred', ['http://a.example/'])
+        gocept.lms.sync.run(T0)
+        url = self.urls.get_url('http://a.example/')
+        url.update_check('unavailable', T0 + HOUR, '404 Not Found')
+        self.assertEqual([url.id], list(INotifications(fred).pending))
+        transaction.commit()
+        self.xmlrpc.states.clear()
+        gocept.lms.sync.run(T0 + 2 * HOUR, force_all=True)
+        self.assertEqual([['http://a.example/', 'unavailable',
+                           '404 Not Found']], self.xmlrpc.states['fred'])
+        self.assertEqual([], list(INotifications(fred).pending))
+
+    def test_many_clients_sharing_urls(self):
+        shared = ['http://shared.example/%d' % i for i in range(50)]
+        for i in range(30):
+            self.add_client(
+                'c%02d' % i, shared + ['http://own.example/%d' % i])
+        results, failures = gocept.lms.sync.run(T0)
+        self.assertEqual((30, []), (len(results), failures))
+        self.assertEqual(80, len(self.urls))
+        url = self.urls.get_url('http://shared.example/7')
+        self.assertEqual(30, len(url.clients))
+        for client in self.clients.values():
+            self.assertEqual(51, len(client.urls))
+
+    def test_a_client_removed_between_runs_is_gone_with_its_urls(self):
+        self.add_client('fred', ['http://a.example/', 'http://s.example/'])
+        self.add_client('barney', ['http://s.example/'])
+        gocept.lms.sync.run(T0)
+        self.clients.remove('fred')
+        transaction.commit()
+        results, failures = gocept.lms.sync.run(T0 + 24 * HOUR)
+        self.assertEqual((['barney'], []),
+                         ([r.client_id for r in results], failures))
+        self.assertIsNone(self.urls.get_url('http://a.example/'))
+        self.assertEqual(
+            {'barney'}, self.urls.get_url('http://s.example/').clients)
+
+    def test_a_client_removed_during_a_run_is_skipped(self):
+        self.add_client('fred', ['http://a.example/'])
+        self.add_client('barney', ['http://b.example/'])
+        clients = self.clients
+        original = gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks
+
+        def remove_fred(proxy, client_id, password):
+            # barney syncs first (ids are sorted); then fred disappears
+            if client_id == 'barney' and 'fred' in clients:
+                del clients['fred']
+            return original(proxy, client_id, password)
+        gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks = remove_fred
+        try:
+            results, failures = gocept.lms.sync.run(T0)
+        finally:
+            gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks = original
+        self.assertEqual((['barney'], []),
+                         ([r.client_id for r in results], failures))
+
+    def test_the_client_gets_its_own_credentials(self):
+        self.add_client('fred', ['http://a.example/'])
+        calls = []
+        original = gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks
+
+        def record(proxy, client_id, password):
+            calls.append((client_id, password))
+            return original(proxy, client_id, password)
+        gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks = record
+        try:
+            gocept.lms.sync.run(T0)
+        finally:
+            gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks = original
+        self.assertEqual([('fred', 'pw-fred')], calls)
