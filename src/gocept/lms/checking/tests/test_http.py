@@ -1,0 +1,216 @@
+import asyncio
+import os
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import unittest
+
+from gocept.lms.checking import policy
+from gocept.lms.checking.http import parse_retry_after, HEAD_BROKEN
+from gocept.lms.checking.tests import helpers
+from gocept.lms.checking.tests.server import LocalHTTPServer
+
+
+class RetryAfterTests(unittest.TestCase):
+
+    def test_seconds_and_http_date(self):
+        self.assertEqual(120.0, parse_retry_after('120'))
+        self.assertEqual(
+            3600.0, parse_retry_after('Thu, 01 Jan 1970 01:00:00 GMT', 0.0))
+        # a date in the past means "now"
+        self.assertEqual(0.0, parse_retry_after(
+            'Thu, 01 Jan 1970 01:00:00 GMT', 10 ** 9))
+
+    def test_garbage_is_ignored(self):
+        for value in (None, '', 'soon', '-5', '1.5e3'):
+            self.assertIsNone(parse_retry_after(value))
+
+
+class HTTPTests(helpers.ServerTestCase):
+
+    dns = {'www.example': '127.0.1.1'}
+
+    async def assertOutcome(self, path, kind, *expected, detail=None):
+        """Check the kind, and the status (ints) and detail parts (str)."""
+        outcome = await self.outcome(path)
+        self.assertEqual(kind, outcome.kind, outcome)
+        if detail is not None:
+            expected += (detail,)
+        for part in expected:
+            if isinstance(part, int):
+                self.assertEqual(part, outcome.status, outcome)
+            else:
+                self.assertIn(part, outcome.detail)
+        return outcome
+
+    async def test_ok_with_head_only(self):
+        await self.assertOutcome('/ok', 'http', 200, '200 OK')
+        self.assertEqual([('HEAD', '/ok', 'LMS-test/1')],
+                         [e[2:] for e in self.server.requests()])
+
+    async def test_name_resolved_through_the_stub(self):
+        port = self.server.ports['127.0.1.1']
+        await self.assertOutcome(f'http://www.example:{port}/ok', 'http', 200)
+        self.assertEqual(['www.example'], self.resolver.queries)
+
+    async def test_unknown_name_is_nxdomain(self):
+        await self.assertOutcome('http://nowhere.example/', 'nxdomain',
+                                 detail='nowhere.example does not exist')
+
+    async def test_temporary_dns_failure(self):
+        self.resolver.mapping['flaky.example'] = socket.gaierror(
+            socket.EAI_AGAIN, 'Temporary failure in name resolution')
+        await self.assertOutcome('http://flaky.example/', 'dns',
+                                 detail='Temporary failure')
+
+    async def test_not_found_and_gone(self):
+        await self.assertOutcome('/notfound', 'http', 404)
+        await self.assertOutcome('/gone', 'http', 410)
+        # HEAD's 404 is believed: no second request
+        self.assertEqual(['HEAD', 'HEAD'],
+                         [e[2] for e in self.server.requests()])
+
+    async def test_server_error(self):
+        await self.assertOutcome('/error', 'http', 500)
+
+    async def test_503_and_429_with_retry_after(self):
+        o = await self.assertOutcome('/unavailable', 'http', 503,
+                                     'Retry-After 7200 s')
+        self.assertEqual(7200, o.retry_after)
+        o = await self.assertOutcome('/ratelimit', 'http', 429)
+        self.assertEqual(5400, o.retry_after)
+        o = await self.assertOutcome('/unavailable-date', 'http', 503)
+        self.assertAlmostEqual(3 * 86400, o.retry_after, delta=5)
+        result = await self.checker.check(self.server.url('/ratelimit'))
+        self.assertEqual('temporary unavailable', result.state)
+        self.assertGreaterEqual(result.next_check, 5400)
+
+    async def test_bot_wall_keeps_evidence(self):
+        await self.assertOutcome(
+            '/forbidden', 'http', 403,
+            '403 Forbidden, server: BotWall/1.0; HEAD answered 403, GET used')
+
+    async def test_head_refused_falls_back_to_get(self):
+        self.assertIn(405, HEAD_BROKEN)
+        await self.assertOutcome('/head405', 'http', 200,
+                                 '200 OK; HEAD answered 405, GET used')
+        self.assertEqual(['HEAD', 'GET'],
+                         [e[2] for e in self.server.requests()])
+
+    async def test_redirect_chain(self):
+        o = await self.assertOutcome('/redirect/3', 'http', 200)
+        self.assertEqual(
+            '200 OK; after 4 redirects, final URL ' + self.server.url('/ok'),
+            o.detail)
+
+    async def test_redirect_limit(self):
+        await self.assertOutcome('/redirect/12', 'redirect',
+                                 detail='more than 10 redirects')
+
+    async def test_redirect_loop(self):
+        await self.assertOutcome(
+            '/loop/a', 'redirect',
+            'redirect loop: hop 2 leads back to ' + self.server.url('/loop/a'))
+
+    async def test_redirect_to_other_scheme(self):
+        o = await self.assertOutcome('/redirect-to?gopher://x.example/',
+                                     'unsupported')
+        self.assertIn('after 1 redirect', o.detail)
+
+    async def test_slow_answer_within_timeout(self):
+        await self.assertOutcome('/slow?0.2', 'http', 200)
+
+    async def test_read_timeout(self):
+        start = time.monotonic()
+        await self.assertOutcome('/hang', 'timeout',
+                                 detail='read timeout (0.5 s)')
+        self.assertLess(time.monotonic() - start, 2)
+
+    async def test_connect_timeout(self):
+        # A listener that never accepts, its queue filled: SYNs are dropped.
+        listener = socket.socket()
+        listener.bind(('127.0.1.2', 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        filler = socket.create_connection(('127.0.1.2', port))
+        try:
+            await self.assertOutcome(f'http://127.0.1.2:{port}/', 'timeout',
+                                     detail='connect timeout (0.5 s)')
+        finally:
+            filler.close()
+            listener.close()
+
+    async def test_connection_refused(self):
+        sock = socket.socket()
+        sock.bind(('127.0.1.3', 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        await self.assertOutcome(f'http://127.0.1.3:{port}/', 'refused',
+                                 detail='connection refused by 127.0.1.3')
+
+    async def test_closed_without_answer(self):
+        await self.assertOutcome(
+            '/close', 'reset',
+            'server closed the connection without an answer')
+        # HEAD and then GET were tried; aiohttp repeats an idempotent
+        # request once when the connection drops (RFC 9112, 9.3.1).
+        methods = [e[2] for e in self.server.requests()]
+        self.assertEqual('HEAD', methods[0])
+        self.assertEqual('GET', methods[-1])
+        self.assertLessEqual(len(methods), 4)
+
+    async def test_reset(self):
+        await self.assertOutcome('/reset', 'reset', 'reset')
+
+    async def test_cut_mid_answer(self):
+        await self.assertOutcome('/cut', 'reset', 'cut in the middle')
+
+    async def test_huge_body_is_not_downloaded(self):
+        start = time.monotonic()
+        await self.assertOutcome('/huge', 'http', 200)
+        self.assertLess(time.monotonic() - start, 2)
+        await asyncio.sleep(0.1)
+        # what the server pushed into socket buffers, not what it had
+        self.assertLess(self.server.huge_sent, 50 * 1024 * 1024)
+
+    async def test_connections_are_reused(self):
+        results = [r async for r in self.checker.check_many(
+            (n, self.server.url('/ok'), None) for n in range(200))]
+        self.assertEqual(200, len(results))
+        self.assertLessEqual(self.server.connections, 20)
+
+    async def test_invalid_url(self):
+        o = await self.outcome('http:///nohost')
+        self.assertEqual('invalid', o.kind)
+
+
+class TLSTests(unittest.IsolatedAsyncioTestCase):
+
+    async def asyncSetUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        key = os.path.join(self.tmp.name, 'key.pem')
+        cert = os.path.join(self.tmp.name, 'cert.pem')
+        subprocess.run(
+            ['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+             '-keyout', key, '-out', cert, '-days', '1', '-subj',
+             '/CN=self-signed.example'],
+            check=True, capture_output=True)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        self.server = await LocalHTTPServer(['127.0.1.4'], ssl=context).start()
+
+    async def asyncTearDown(self):
+        await self.server.stop()
+        self.tmp.cleanup()
+
+    async def test_untrusted_certificate(self):
+        async with helpers.Checker(helpers.settings()) as checker:
+            result = await checker.check(self.server.url('/ok'))
+            outcome = await checker.outcome(self.server.url('/ok'))
+        self.assertEqual('tls', outcome.kind)
+        self.assertIn('TLS error', outcome.detail)
+        self.assertIn('certificate verify failed', outcome.detail)
+        self.assertEqual('temporary unavailable', result.state)
+        self.assertEqual(policy.History, type(result.history))
