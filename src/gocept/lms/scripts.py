@@ -30,11 +30,12 @@ EXIT_CLIENT_FAILED = 1
 EXIT_CONFIG = 2
 
 
-def open_database(config_file, filestorage=None):
+def open_database(config_file, filestorage=None, quiet=False):
     """Read etc/zope.conf, load the ZCML, open the database.
 
     `filestorage` replaces the configured database (usually the ZEO client)
     with a FileStorage at that path, for maintenance without a ZEO server.
+    `quiet` keeps the log to warnings and errors.
     """
     schema = ZConfig.loadSchema(os.path.join(
         os.path.dirname(zope.app.appsetup.__file__), 'schema', 'schema.xml'))
@@ -44,6 +45,8 @@ def open_database(config_file, filestorage=None):
     options.eventlog()
     for logger in options.loggers:
         logger()
+    if quiet:
+        logging.getLogger().setLevel(logging.WARNING)
     zope.app.appsetup.appsetup.config(options.site_definition)
     if filestorage:
         db = ZODB.DB(ZODB.FileStorage.FileStorage(filestorage))
@@ -86,13 +89,10 @@ def sync_main(argv=None):
     args = parser.parse_args(argv)
 
     try:
-        db = open_database(args.config, args.filestorage)
+        db = open_database(args.config, args.filestorage, args.quiet)
     except (ZConfig.ConfigurationError, OSError) as e:
         print('sync: cannot open the database: %s' % e, file=sys.stderr)
         return EXIT_CONFIG
-    if args.quiet:
-        logging.getLogger().setLevel(logging.WARNING)
-
     failed = False
     try:
         connection = db.open()

@@ -6,6 +6,7 @@ sync.txt tells the story; this module holds the mechanics.
 import datetime
 import logging
 import time
+import xmlrpc.client
 
 import BTrees.LLBTree
 import persistent
@@ -31,6 +32,10 @@ def utcnow():
 
 class SyncError(Exception):
     """A client's answer cannot be used."""
+
+
+# What a client that is down or misbehaves causes; logged without traceback.
+EXPECTED_ERRORS = (OSError, SyncError, xmlrpc.client.Error)
 
 
 @zope.interface.implementer(gocept.lms.interfaces.ISyncResult)
@@ -152,7 +157,7 @@ def run(now=None, force_all=False, only=None, attempts=3):
                 transaction.abort()
                 failures.append((client_id, describe(error)))
                 log.error('%s: sync failed: %s', client_id, describe(error),
-                          exc_info=not isinstance(error, (OSError, SyncError)))
+                          exc_info=not isinstance(error, EXPECTED_ERRORS))
                 _record_failure(client_id, now, error)
             else:
                 if result is not None:

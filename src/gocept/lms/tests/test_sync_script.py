@@ -1,0 +1,188 @@
+"""bin/sync end to end: a real ZEO server, real XML-RPC callback servers on
+127.0.0.1, and the script as the cron job runs it."""
+
+import os
+import tempfile
+import threading
+import unittest
+import xmlrpc.server
+
+import transaction
+import ZEO
+import zope.app.publication.zopepublication
+import zope.component.hooks
+import zope.event
+import zope.processlifetime
+
+import gocept.lms.client
+import gocept.lms.tests
+from gocept.lms.interfaces import IClientProvider, IURLProvider
+from gocept.lms.interfaces import ISynchronization
+from gocept.lms.tests import processes
+
+
+class Handler(xmlrpc.server.SimpleXMLRPCRequestHandler):
+    rpc_paths = ('/db/',)
+
+
+class CallbackServer:
+    """A client's XML-RPC callback that checks the credentials it gets."""
+
+    def __init__(self, client_id, password, links):
+        self.client_id, self.password, self.links = client_id, password, links
+        self.received = []
+        self.calls = []
+        self.server = xmlrpc.server.SimpleXMLRPCServer(
+            ('127.0.0.1', 0), requestHandler=Handler, logRequests=False)
+        self.server.register_function(
+            self.xmlrpc_getAllLinks, 'xmlrpc_getAllLinks')
+        self.server.register_function(
+            self.updateManyStates, 'updateManyStates')
+        self.url = 'http://127.0.0.1:%d/db/' % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever)
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _auth(self, client_id, password):
+        if (client_id, password) != (self.client_id, self.password):
+            raise ValueError('wrong credentials')
+
+    def xmlrpc_getAllLinks(self, client_id, password):
+        self._auth(client_id, password)
+        self.calls.append('getAllLinks')
+        return self.links
+
+    def updateManyStates(self, client_id, password, states):
+        self._auth(client_id, password)
+        self.calls.append('updateManyStates %d' % len(states))
+        self.received.extend(states)
+        return True
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class SyncScriptTest(unittest.TestCase):
+
+    layer = gocept.lms.tests.functional_layer
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(dir=self.layer.tmp)
+        self.zeo = processes.ZEOServer(self.tmp).start()
+        self.addCleanup(self.zeo.stop)
+        self.conf = processes.write_zope_conf(
+            self.tmp, self.zeo, {
+                'secret-key-file': self.layer.config['secret-key-file'],
+                'callback-timeout': '5',
+                'callback-batch-size': '2'})
+        self.db = ZEO.DB(self.zeo.address)
+        self.addCleanup(self.db.close)
+        # What the LMS does on first start: root folder and LMS site.
+        zope.event.notify(zope.processlifetime.DatabaseOpened(self.db))
+        self.servers = []
+
+    def tearDown(self):
+        for server in self.servers:
+            server.stop()
+        zope.component.hooks.setSite(None)
+
+    def open_site(self):
+        tm = transaction.TransactionManager()
+        connection = self.db.open(tm)
+        self.addCleanup(connection.close)
+        root = connection.root()[
+            zope.app.publication.zopepublication.ZopePublication.root_name]
+        site = root['lms']
+        zope.component.hooks.setSite(site)
+        return tm, site
+
+    def add_client(self, id, links):
+        server = CallbackServer(id, 'pw-' + id, links)
+        self.servers.append(server)
+        tm, site = self.open_site()
+        client = gocept.lms.client.Client(id)
+        client.password = 'pw-' + id
+        client.callback = server.url
+        zope.component.getUtility(IClientProvider).add(client)
+        tm.commit()
+        return server
+
+    def sync(self, *args):
+        return processes.run_script('sync', '-C', self.conf, *args)
+
+    def test_sync_against_real_callbacks(self):
+        fred = self.add_client('fred', [
+            'http://a.example/', 'http://b.example/', 'http://a.example/',
+            'junk', 'http://c.example/'])
+        barney = self.add_client('barney', ['http://b.example/'])
+        result = self.sync()
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertIn('fred: fetched 5, added 3, removed 0, notified 3',
+                      result.stderr)
+        self.assertIn('2 clients synced, 0 failed', result.stderr)
+        self.assertEqual(
+            ['getAllLinks', 'updateManyStates 2', 'updateManyStates 1'],
+            fred.calls)
+        self.assertEqual(
+            [['http://a.example/', 'unknown', 'unknown'],
+             ['http://b.example/', 'unknown', 'unknown'],
+             ['http://c.example/', 'unknown', 'unknown']],
+            sorted(fred.received))
+        self.assertEqual([['http://b.example/', 'unknown', 'unknown']],
+                         barney.received)
+
+        tm, site = self.open_site()
+        urls = zope.component.getUtility(IURLProvider)
+        self.assertEqual(3, len(urls))
+        self.assertEqual({'fred', 'barney'},
+                         urls.get_url('http://b.example/').clients)
+        clients = zope.component.getUtility(IClientProvider)
+        self.assertIsNotNone(ISynchronization(clients['fred']).last)
+
+        # Nothing is due an hour later; --client forces one.
+        fred.calls.clear()
+        result = self.sync('-q')
+        self.assertEqual((0, ''), (result.returncode, result.stderr))
+        self.assertEqual([], fred.calls)
+        fred.links = ['http://c.example/']
+        result = self.sync('--client', 'fred')
+        self.assertEqual(0, result.returncode, result.stderr)
+        tm.abort()
+        self.assertEqual(['http://c.example/'],
+                         [u.url for u in clients['fred'].urls])
+        self.assertIsNone(urls.get_url('http://a.example/'))
+        self.assertEqual({'barney'},
+                         urls.get_url('http://b.example/').clients)
+
+    def test_failing_client_gives_exit_status_1_and_is_recorded(self):
+        fred = self.add_client('fred', ['http://a.example/'])
+        barney = self.add_client('barney', ['http://b.example/'])
+        fred.password = 'the client changed its password'
+        result = self.sync()
+        self.assertEqual(1, result.returncode, result.stderr)
+        self.assertIn('sync: fred failed: Fault', result.stderr)
+        self.assertIn('wrong credentials', result.stderr)
+        self.assertEqual(['getAllLinks', 'updateManyStates 1'],
+                         barney.calls)
+        tm, site = self.open_site()
+        clients = zope.component.getUtility(IClientProvider)
+        state = ISynchronization(clients['fred'])
+        self.assertEqual((None, 1), (state.last, state.failures))
+        self.assertEqual([], list(clients['fred'].urls))
+
+    def test_unreachable_client_times_out(self):
+        fred = self.add_client('fred', ['http://a.example/'])
+        fred.stop()  # nobody listens there any more
+        result = self.sync('--force')
+        self.assertEqual(1, result.returncode)
+        self.assertIn('ConnectionRefusedError', result.stderr)
+
+    def test_unknown_client_and_bad_config(self):
+        result = self.sync('--client', 'nobody')
+        self.assertEqual(1, result.returncode)
+        self.assertIn('nobody failed: no such client', result.stderr)
+        result = processes.run_script(
+            'sync', '-C', os.path.join(self.tmp, 'missing.conf'))
+        self.assertEqual(2, result.returncode)
+        self.assertIn('cannot open the database', result.stderr)
