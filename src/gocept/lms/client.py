@@ -96,27 +96,42 @@ class Client(zope.container.contained.Contained, persistent.Persistent):
 
     def notify(self, urls):
         batch_size = gocept.lms.settings.get().callback_batch_size
-        proxy = None
-        batch = []
-        sent = 0
         password = self.callback_password()
-        for url in urls:
-            batch.append([url.url, url.state, url.reason])
-            if len(batch) >= batch_size:
-                if proxy is None:
-                    proxy = self._connect()
-                proxy.updateManyStates(self.id, password, batch)
-                sent += len(batch)
-                batch = []
-        if batch:
+        proxy = None
+        sent = 0
+        for batch in batched(urls, batch_size):
+            prefetch(batch)
+            states = [[url.url, url.state, url.reason] for url in batch]
             if proxy is None:
                 proxy = self._connect()
-            proxy.updateManyStates(self.id, password, batch)
-            sent += len(batch)
+            proxy.updateManyStates(self.id, password, states)
+            sent += len(states)
         return sent
 
     def notify_all(self):
         return self.notify(self.urls)
+
+
+def batched(iterable, size):
+    batch = []
+    for item in iterable:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def prefetch(objects):
+    """Ask the storage for many objects at once.
+
+    A process with a cold cache would otherwise load each URL in its own
+    round trip to the ZEO server.
+    """
+    jar = getattr(objects[0], '_p_jar', None) if objects else None
+    if jar is not None:
+        jar.prefetch(objects)
 
 
 class SubscribedURLs:

@@ -120,6 +120,13 @@ class IURLProvider(zope.interface.common.mapping.IEnumerableMapping):
         one object per distinct valid URL, in the order first seen.
         """
 
+    def add_ids(urls):
+        """Like add_multiple, but return a BTrees set of the keys.
+
+        Known URLs are not loaded from the database, which makes this the
+        cheap way to reconcile a large list.
+        """
+
     def get_url(url):
         """Return the IURL object for a URL string, or None."""
 

@@ -94,8 +94,7 @@ class Synchronization(zope.container.contained.Contained,
         if not isinstance(remote, (list, tuple)):
             raise SyncError('xmlrpc_getAllLinks answered %s, not a list'
                             % type(remote).__name__)
-        wanted = BTrees.LLBTree.LLTreeSet(
-            url.id for url in urls.add_multiple(remote))
+        wanted = urls.add_ids(remote)
         mine = client.url_ids
         to_remove = BTrees.LLBTree.difference(mine, wanted)
         to_add = BTrees.LLBTree.difference(wanted, mine)

@@ -225,6 +225,18 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
             result.append(self.add(url))
         return result
 
+    def add_ids(self, urls):
+        result = BTrees.LLBTree.LLTreeSet()
+        get = self._ids.get
+        for url in urls:
+            if not is_valid(url):
+                continue
+            key = get(url)
+            if key is None:
+                key = self.add(url).id
+            result.insert(key)
+        return result
+
     def remove(self, url):
         if url.clients:
             raise ValueError('%r still has clients' % url)
