@@ -100,7 +100,6 @@ class Client(zope.container.contained.Contained, persistent.Persistent):
         proxy = None
         sent = 0
         for batch in batched(urls, batch_size):
-            prefetch(batch)
             states = [[url.url, url.state, url.reason] for url in batch]
             if proxy is None:
                 proxy = self._connect()
@@ -121,17 +120,6 @@ def batched(iterable, size):
             batch = []
     if batch:
         yield batch
-
-
-def prefetch(objects):
-    """Ask the storage for many objects at once.
-
-    A process with a cold cache would otherwise load each URL in its own
-    round trip to the ZEO server.
-    """
-    jar = getattr(objects[0], '_p_jar', None) if objects else None
-    if jar is not None:
-        jar.prefetch(objects)
 
 
 class SubscribedURLs:

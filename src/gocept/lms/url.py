@@ -1,5 +1,6 @@
 """URLs and the URL provider."""
 
+import datetime
 import random
 import urllib.parse
 
@@ -11,7 +12,6 @@ import persistent
 import zope.container.contained
 import zope.event
 import zope.interface
-from ZODB.POSException import ConflictError
 
 import gocept.lms.interfaces
 from gocept.lms.interfaces import InvalidURLError
@@ -60,84 +60,112 @@ class URLRemovedEvent:
         self.url = url
 
 
-# Attributes of a URL that the checker writes, and those that the
-# client-URL relation writes. Concurrent changes to the two groups merge.
-CHECK_ATTRIBUTES = frozenset([
-    'state', 'reason', 'last_check', 'last_state_change', 'history'])
-RELATION_ATTRIBUTES = frozenset(['clients'])
+# The fields of a URL record, as stored in URLProvider._records. Times are
+# seconds since the epoch (UTC) or None.
+URL_, STATE, REASON, LAST_CHECK, LAST_STATE_CHANGE, HISTORY = range(6)
+NEW_RECORD = (None, gocept.lms.interfaces.UNKNOWN,
+              gocept.lms.interfaces.UNKNOWN, None, None, None)
+
+
+def to_datetime(seconds):
+    if seconds is None:
+        return None
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+
+
+def to_seconds(when):
+    return None if when is None else when.timestamp()
 
 
 @zope.interface.implementer(gocept.lms.interfaces.IURL)
-class URL(zope.container.contained.Contained, persistent.Persistent):
+class URL(zope.container.contained.Contained):
+    """A handle on one URL record of a URL provider.
 
-    state = gocept.lms.interfaces.UNKNOWN
-    reason = gocept.lms.interfaces.UNKNOWN
-    last_check = None
-    last_state_change = None
-    # The checker's flap-damping memory; opaque to everything else.
-    history = None
-    clients = frozenset()
+    It holds no data of its own: every attribute reads the provider's
+    record, every change writes it there. Two handles on the same URL are
+    equal.
+    """
 
-    def __init__(self, url, id):
-        self.url = url
+    def __init__(self, provider, id):
+        self.__parent__ = provider
         self.id = id
         self.__name__ = str(id)
 
     def __repr__(self):
         return '<URL %s %r>' % (self.id, self.url)
 
-    def update_check(self, state, when, reason):
+    def __eq__(self, other):
+        return (isinstance(other, URL) and other.id == self.id
+                and other.__parent__ is self.__parent__)
+
+    def __hash__(self):
+        return hash(self.id)
+
+    @property
+    def _record(self):
+        return self.__parent__._records[self.id]
+
+    url = property(lambda self: self._record[URL_])
+    state = property(lambda self: self._record[STATE])
+    reason = property(lambda self: self._record[REASON])
+    last_check = property(lambda self: to_datetime(self._record[LAST_CHECK]))
+    last_state_change = property(
+        lambda self: to_datetime(self._record[LAST_STATE_CHANGE]))
+    history = property(lambda self: self._record[HISTORY])
+
+    def _get_clients(self):
+        return frozenset(self.__parent__._clients.get(self.id, ()))
+
+    def _set_clients(self, clients):
+        if clients:
+            self.__parent__._clients[self.id] = tuple(sorted(clients))
+        elif self.id in self.__parent__._clients:
+            del self.__parent__._clients[self.id]
+
+    clients = property(_get_clients, _set_clients)
+
+    def update_check(self, state, when, reason, history=None):
         if state not in gocept.lms.interfaces.STATES:
             raise ValueError('Unknown state %r' % state)
-        old_state = self.state
-        self.last_check = when
-        self.reason = reason
+        record = list(self._record)
+        old_state = record[STATE]
+        record[LAST_CHECK] = to_seconds(when)
+        record[REASON] = reason
+        record[HISTORY] = history
         if state != old_state:
-            self.state = state
-            self.last_state_change = when
+            record[STATE] = state
+            record[LAST_STATE_CHANGE] = to_seconds(when)
+        self.__parent__._records[self.id] = tuple(record)
+        if state != old_state:
             zope.event.notify(URLStateChangedEvent(self, old_state))
-
-    def _p_resolveConflict(self, old, committed, new):
-        # The checker (state) and the syncer or the API (subscriptions)
-        # write the same URL at times. Their changes touch different
-        # attributes and are merged; two changes of the same group conflict
-        # as usual and the later transaction is retried.
-        old, committed, new = (dict(s) for s in (old, committed, new))
-        result = dict(committed)
-        changed_by_committed = {
-            k for k in set(old) | set(committed)
-            if old.get(k, _missing) != committed.get(k, _missing)}
-        changed_by_new = {
-            k for k in set(old) | set(new)
-            if old.get(k, _missing) != new.get(k, _missing)}
-        for group in (CHECK_ATTRIBUTES, RELATION_ATTRIBUTES):
-            if changed_by_committed & group and changed_by_new & group:
-                raise ConflictError
-        if (changed_by_committed | changed_by_new) - (
-                CHECK_ATTRIBUTES | RELATION_ATTRIBUTES):
-            raise ConflictError
-        for k in changed_by_new:
-            if k in new:
-                result[k] = new[k]
-            else:
-                result.pop(k, None)
-        return result
-
-
-_missing = object()
 
 
 @zope.interface.implementer(gocept.lms.interfaces.IURLProvider)
 class URLProvider(zope.container.contained.Contained, persistent.Persistent):
-    """All URLs of a site, keyed by a random 63-bit integer.
+    """All URLs of a site, as records in BTrees keyed by integers.
 
-    Random keys (as zope.intid uses) let concurrent transactions add URLs
-    without fighting over a counter, and integer keys make the client-URL
-    relation compact LLTreeSets whose set operations run in C.
+    A million URLs as a million persistent objects would cost a database
+    load per URL whenever the syncer sends a client its states; as tuples
+    in BTree buckets they load some sixty at a time. Three BTrees share the
+    key:
+
+    `_records`  key -> (url, state, reason, last check, last state change,
+                        checker history): written by the checker
+    `_clients`  key -> sorted tuple of client ids: written by subscriptions
+    `_ids`      url -> key
+
+    Because the checker and subscriptions write different BTrees, they do
+    not conflict; and BTree buckets merge concurrent changes of different
+    keys, so two checker batches do not conflict either.
+
+    Keys are random 63-bit integers (as zope.intid uses) so concurrent
+    transactions adding URLs do not fight over a counter, and the
+    client-URL relation is compact LLTreeSets whose set operations run in C.
     """
 
     def __init__(self):
-        self._urls = BTrees.LOBTree.LOBTree()
+        self._records = BTrees.LOBTree.LOBTree()
+        self._clients = BTrees.LOBTree.LOBTree()
         self._ids = BTrees.OLBTree.OLBTree()
         self._length = BTrees.Length.Length()
 
@@ -150,31 +178,28 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
             return None
 
     def get(self, name, default=None):
-        key = self._key(name)
-        if key is None:
-            return default
-        return self._urls.get(key, default)
+        return self.by_id(self._key(name)) or default
 
     def __getitem__(self, name):
-        result = self.get(name, _missing)
-        if result is _missing:
+        result = self.get(name)
+        if result is None:
             raise KeyError(name)
         return result
 
     def __contains__(self, name):
-        return self.get(name, _missing) is not _missing
+        return self._key(name) in self._records
 
     def keys(self):
-        return (str(k) for k in self._urls.keys())
+        return (str(k) for k in self._records.keys())
 
     def __iter__(self):
         return iter(self.keys())
 
     def values(self):
-        return self._urls.values()
+        return (URL(self, k) for k in self._records.keys())
 
     def items(self):
-        return ((str(k), v) for k, v in self._urls.items())
+        return ((str(k), URL(self, k)) for k in self._records.keys())
 
     def __len__(self):
         return self._length()
@@ -185,10 +210,12 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
 
     def get_url(self, url):
         key = self._ids.get(url) if isinstance(url, str) else None
-        return None if key is None else self._urls[key]
+        return None if key is None else URL(self, key)
 
     def by_id(self, id):
-        return self._urls.get(id)
+        if id is None or id not in self._records:
+            return None
+        return URL(self, id)
 
     def ids_for(self, urls):
         result = BTrees.LLBTree.LLTreeSet()
@@ -203,15 +230,14 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
     def add(self, url):
         if not is_valid(url):
             raise InvalidURLError('Not a valid URL: %r' % (url,))
-        existing = self.get_url(url)
-        if existing is not None:
-            return existing
+        key = self._ids.get(url)
+        if key is not None:
+            return URL(self, key)
         key = self._new_key()
-        obj = URL(url, key)
-        obj.__parent__ = self
-        self._urls[key] = obj
+        self._records[key] = (url,) + NEW_RECORD[1:]
         self._ids[url] = key
         self._length.change(1)
+        obj = URL(self, key)
         zope.event.notify(URLAddedEvent(obj))
         return obj
 
@@ -240,10 +266,11 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
     def remove(self, url):
         if url.clients:
             raise ValueError('%r still has clients' % url)
-        if self._urls.get(url.id) is not url:
+        record = self._records.get(url.id)
+        if record is None:
             return
-        del self._urls[url.id]
-        del self._ids[url.url]
+        del self._records[url.id]
+        del self._ids[record[URL_]]
         self._length.change(-1)
         zope.event.notify(URLRemovedEvent(url))
 
@@ -252,7 +279,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         # URLs in few buckets; the random restart after a collision keeps
         # concurrent writers apart, as zope.intid does.
         key = getattr(self, '_v_nextkey', None)
-        while key is None or key in self._urls:
+        while key is None or key in self._records:
             key = random.randrange(1, 2 ** 62)
         self._v_nextkey = key + 1
         return key
