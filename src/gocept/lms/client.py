@@ -1,5 +1,7 @@
 """Clients, the client provider and the per-client sync/notification state."""
 
+import concurrent.futures
+
 import BTrees.LLBTree
 import persistent
 import zope.annotation
@@ -12,6 +14,7 @@ import zope.interface
 import gocept.lms.interfaces
 import gocept.lms.secrets
 import gocept.lms.settings
+import gocept.lms.url
 
 
 @zope.interface.implementer(
@@ -28,7 +31,7 @@ class Client(zope.container.contained.Contained, persistent.Persistent):
     def __init__(self, id):
         self.id = id
         self.__name__ = id
-        self._url_ids = BTrees.LLBTree.LLTreeSet()
+        self._url_ids = gocept.lms.url.KeySet()
 
     def __repr__(self):
         return '<Client %r>' % self.id
@@ -95,20 +98,34 @@ class Client(zope.container.contained.Contained, persistent.Persistent):
             self.id, self.callback_password())
 
     def notify(self, urls):
+        return self._send_states([url.id for url in urls])
+
+    def notify_all(self):
+        return self._send_states(self._url_ids)
+
+    def _send_states(self, ids):
+        provider = zope.component.getUtility(
+            gocept.lms.interfaces.IURLProvider, context=self)
         batch_size = gocept.lms.settings.get().callback_batch_size
         password = self.callback_password()
         proxy = None
         sent = 0
-        for batch in batched(urls, batch_size):
-            states = [[url.url, url.state, url.reason] for url in batch]
-            if proxy is None:
-                proxy = self._connect()
-            proxy.updateManyStates(self.id, password, states)
-            sent += len(states)
+        # One batch travels while the next is read from the database: the
+        # client's time to take a batch and ours to load one overlap. Only
+        # one call is in flight, so the client sees them in order.
+        with concurrent.futures.ThreadPoolExecutor(1) as sender:
+            in_flight = None
+            for states in batched(provider.state_rows(ids), batch_size):
+                if proxy is None:
+                    proxy = self._connect()
+                if in_flight is not None:
+                    in_flight.result()
+                in_flight = sender.submit(
+                    proxy.updateManyStates, self.id, password, states)
+                sent += len(states)
+            if in_flight is not None:
+                in_flight.result()
         return sent
-
-    def notify_all(self):
-        return self.notify(self.urls)
 
 
 def batched(iterable, size):

@@ -139,14 +139,19 @@ class IURLProvider(zope.interface.common.mapping.IEnumerableMapping):
         Returns a BTrees set; unknown or invalid URLs are left out.
         """
 
+    def state_rows(ids):
+        """Iterate `[url, state, reason]` for the URLs with these keys, as
+        updateManyStates sends them; unknown keys are skipped."""
+
     def remove(url):
         """Remove an IURL object that no client subscribes to any more."""
 
     def is_valid(url):
         """Whether the string `url` may be stored.
 
-        It must be a non-empty ASCII string of at most 2048 characters
-        that parses as an absolute URI (scheme and something after it).
+        It must be a string of at most 2048 printable ASCII characters
+        without spaces that is an absolute URI: a scheme, a colon and
+        something after it that is not an empty authority.
         """
 
 
