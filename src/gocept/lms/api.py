@@ -1,0 +1,609 @@
+"""The XML-RPC API of the LMS site (protocol version 2).
+
+api.txt is the guide for client authors; PROTOCOL.md fixes names,
+argument order and answers of the methods that clients in the field call.
+
+Two kinds of authentication meet here:
+
+* the client methods take the client's id and password first. Wrong
+  credentials answer HTTP 401, because that is what old clients (built on
+  xmlrpclib) expect and report as a ProtocolError;
+
+* the admin methods (registerClient, listClients, unregisterClient) take
+  the admin secret first and answer a Fault when it is wrong.
+
+Every refusal happens before anything is written, and every answer that is
+a Fault dooms the transaction, so a call either changes everything it was
+asked to or nothing.
+"""
+
+import hashlib
+import hmac
+import logging
+import re
+import urllib.parse
+import xmlrpc.client
+
+import BTrees.LLBTree
+import transaction
+import zope.app.publication.interfaces
+import zope.component
+import zope.interface
+import zope.publisher.interfaces
+import zope.publisher.xmlrpc
+import zope.container.traversal
+import zope.security.interfaces
+import zope.security.proxy
+
+import gocept.lms.client
+import gocept.lms.interfaces
+import gocept.lms.mail
+import gocept.lms.secrets
+import gocept.lms.settings
+from gocept.lms.interfaces import IClientProvider, IURLProvider
+from gocept.lms.interfaces import INotifications, ISynchronization
+
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 2
+
+# Fault codes. The negative ones follow the "specification for fault code
+# interoperability" that several XML-RPC libraries understand; the positive
+# ones are the LMS's own.
+PARSE_ERROR = -32700
+UNSUPPORTED_ENCODING = -32701
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+ADMIN_UNAUTHORIZED = 1
+CLIENT_EXISTS = 2
+UNKNOWN_CLIENT = 3
+TOO_MANY_URLS = 4
+TOO_LARGE = 5
+
+# The signature of every method, checked before the call so a client with
+# the wrong number of arguments learns which ones are expected.
+SIGNATURES = {
+    'registerClient': ('secret', 'client_id', 'callback_url',
+                       'contact_name', 'contact_email'),
+    'listClients': ('secret',),
+    'unregisterClient': ('secret', 'client_id'),
+    'checkConnection': ('client_id', 'password'),
+    'registerURLs': ('client_id', 'password', 'urls'),
+    'unregisterURLs': ('client_id', 'password', 'urls'),
+    'getURLStates': ('client_id', 'password', 'urls'),
+    'getClientNotifications': ('client_id', 'password'),
+    'setClientNotifications': ('client_id', 'password', 'enabled'),
+    'forceSynchronization': ('client_id', 'password'),
+    'getInfoFrameURL': ('client_id', 'password'),
+}
+
+CLIENT_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$')
+# Deliberately plain: one @, no spaces, a dot in the domain. The mail
+# server has the last word; this catches typos and pasted junk.
+EMAIL = re.compile(r'^[A-Za-z0-9.!#$%&\'*+/=?^_`{|}~-]+@'
+                   r'[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$')
+
+
+class APIError(Exception):
+    """Answered as an XML-RPC Fault."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ClientUnauthorized(Exception):
+    """Wrong client id or password: answered with HTTP 401."""
+
+
+def signature(name):
+    return '%s(%s)' % (name, ', '.join(SIGNATURES[name]))
+
+
+class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
+    """The XML-RPC methods of an LMS site."""
+
+    @property
+    def settings(self):
+        return gocept.lms.settings.get()
+
+    @property
+    def clients(self):
+        return zope.component.getUtility(IClientProvider)
+
+    @property
+    def urls(self):
+        return zope.component.getUtility(IURLProvider)
+
+    def _call(self, name, impl, *args):
+        try:
+            return impl(*args)
+        except APIError as error:
+            transaction.doom()
+            log.info('%s refused: %s', name, error.message)
+            return xmlrpc.client.Fault(error.code, error.message)
+        except ClientUnauthorized as error:
+            transaction.doom()
+            # The id helps the operator find a misconfigured client; the
+            # password never reaches the log.
+            log.warning('%s: wrong credentials for client %s from %s',
+                        name, error, self.request.get('REMOTE_ADDR', '?'))
+            response = self.request.response
+            response.setStatus(401)
+            response.setHeader('WWW-Authenticate', 'LMS realm="clients"')
+            return xmlrpc.client.Fault(
+                401, 'Unauthorized: wrong client id or password')
+
+    # Authentication
+
+    def _client(self, client_id, password):
+        client = None
+        if isinstance(client_id, str):
+            client = self.clients.get(client_id)
+        if client is None:
+            # Costs the same as a wrong password, so the answer time does
+            # not tell which client ids exist.
+            gocept.lms.secrets.check_password(str(password), _DUMMY_HASH)
+            raise ClientUnauthorized(_shorten(client_id))
+        if not client.check_password(password):
+            raise ClientUnauthorized(_shorten(client_id))
+        return client
+
+    def _admin(self, secret):
+        path = self.settings.admin_secret_file
+        expected = b''
+        if path:
+            try:
+                with open(path, 'rb') as f:
+                    expected = f.read().strip()
+            except OSError as error:
+                log.error('Cannot read the admin secret file: %s', error)
+        if not expected:
+            raise APIError(
+                ADMIN_UNAUTHORIZED,
+                'Admin methods are disabled on this LMS: no admin secret '
+                'is configured (admin-secret-file in zope.conf).')
+        given = secret.encode('utf-8') if isinstance(secret, str) else b''
+        # Comparing digests keeps the comparison constant-time even for
+        # secrets of different lengths.
+        if not hmac.compare_digest(hashlib.sha256(given).digest(),
+                                   hashlib.sha256(expected).digest()):
+            log.warning('Wrong admin secret from %s',
+                        self.request.get('REMOTE_ADDR', '?'))
+            raise APIError(ADMIN_UNAUTHORIZED, 'Wrong admin secret.')
+
+    # Arguments
+
+    def _url_list(self, urls, name='urls'):
+        if not isinstance(urls, (list, tuple)):
+            raise APIError(
+                INVALID_PARAMS,
+                '%s must be an array of URL strings, not %s.'
+                % (name, _xmlrpc_type(urls)))
+        limit = self.settings.max_urls_per_call
+        if len(urls) > limit:
+            raise APIError(
+                TOO_MANY_URLS,
+                'Too many URLs in one call: %d; this LMS accepts at most %d '
+                'per call. Nothing was changed; split the list into several '
+                'calls.' % (len(urls), limit))
+        # Entries of other types are junk like invalid URLs; they are
+        # skipped, not refused, as the protocol asks.
+        return [url for url in urls if isinstance(url, str)]
+
+    # Admin methods
+
+    def registerClient(self, secret, client_id, callback_url, contact_name,
+                       contact_email):
+        """Create a client; its password goes to the contact by mail."""
+        return self._call('registerClient', self._register_client, secret,
+                          client_id, callback_url, contact_name,
+                          contact_email)
+
+    def _register_client(self, secret, client_id, callback_url,
+                         contact_name, contact_email):
+        self._admin(secret)
+        if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
+            raise APIError(
+                INVALID_PARAMS,
+                'client_id must be 1 to 100 ASCII letters, digits, dots, '
+                'dashes or underscores, starting with a letter or digit; '
+                'got %s.' % _shorten(client_id))
+        if not is_callback_url(callback_url):
+            raise APIError(
+                INVALID_PARAMS,
+                'callback_url must be an absolute http or https URL, e.g. '
+                'http://www.example.com/portal_linkchecker/database/; '
+                'got %s.' % _shorten(callback_url))
+        if not isinstance(contact_name, str) or len(contact_name) > 200:
+            raise APIError(
+                INVALID_PARAMS,
+                'contact_name must be a string of at most 200 characters.')
+        if (not isinstance(contact_email, str) or len(contact_email) > 254
+                or not EMAIL.match(contact_email)):
+            raise APIError(
+                INVALID_PARAMS,
+                'contact_email must be an e-mail address like '
+                'webmaster@example.com; got %s.' % _shorten(contact_email))
+        if client_id in self.clients:
+            raise APIError(
+                CLIENT_EXISTS,
+                'A client with the id %r exists already. Choose another id, '
+                'or unregisterClient the old one first.' % client_id)
+        client = gocept.lms.client.Client(client_id)
+        password = gocept.lms.secrets.generate_password()
+        client.password = password
+        client.callback = callback_url
+        client.contact_name = contact_name.strip()
+        client.contact_email = contact_email
+        self.clients.add(client)
+        gocept.lms.mail.send_registration(client, password)
+        log.info('Registered client %r (%s)', client_id, callback_url)
+        return True
+
+    def listClients(self, secret):
+        """A struct per client, ordered by id."""
+        return self._call('listClients', self._list_clients, secret)
+
+    def _list_clients(self, secret):
+        self._admin(secret)
+        result = []
+        for client in self.clients.values():
+            notifications = INotifications(client)
+            sync = ISynchronization(client)
+            result.append({
+                'id': client.id,
+                'contact_name': client.contact_name or '',
+                'contact_email': client.contact_email or '',
+                'callback': client.callback or '',
+                'notifications': bool(notifications.enabled),
+                'failed_notifications': notifications.failed,
+                'last_notification': _iso(notifications.last),
+                'last_sync': _iso(sync.last),
+                'last_sync_error': sync.last_error or '',
+                'urls': len(client.url_ids),
+            })
+        return result
+
+    def unregisterClient(self, secret, client_id):
+        """Remove a client and its subscriptions; mail the contact."""
+        return self._call('unregisterClient', self._unregister_client,
+                          secret, client_id)
+
+    def _unregister_client(self, secret, client_id):
+        self._admin(secret)
+        client = (self.clients.get(client_id)
+                  if isinstance(client_id, str) else None)
+        if client is None:
+            raise APIError(UNKNOWN_CLIENT,
+                           'There is no client %s.' % _shorten(client_id))
+        gocept.lms.mail.send_removal(client)
+        self.clients.remove(client_id)
+        log.info('Unregistered client %r', client_id)
+        return True
+
+    # Client methods (protocol version 2)
+
+    def checkConnection(self, client_id, password):
+        """The protocol version; a client works only with 2."""
+        return self._call('checkConnection', self._check_connection,
+                          client_id, password)
+
+    def _check_connection(self, client_id, password):
+        self._client(client_id, password)
+        return PROTOCOL_VERSION
+
+    def registerURLs(self, client_id, password, urls):
+        """Subscribe; answer [url, state, reason] of the URLs already
+        checked."""
+        return self._call('registerURLs', self._register_urls,
+                          client_id, password, urls)
+
+    def _register_urls(self, client_id, password, urls):
+        client = self._client(client_id, password)
+        urls = self._url_list(urls)
+        objects = self.urls.add_multiple(urls)
+        client.register_urls(objects)
+        unknown = gocept.lms.interfaces.UNKNOWN
+        return [[url.url, url.state, url.reason or '']
+                for url in objects if url.state != unknown]
+
+    def unregisterURLs(self, client_id, password, urls):
+        """Unsubscribe; URLs the client does not have are ignored."""
+        return self._call('unregisterURLs', self._unregister_urls,
+                          client_id, password, urls)
+
+    def _unregister_urls(self, client_id, password, urls):
+        client = self._client(client_id, password)
+        urls = self._url_list(urls)
+        provider = self.urls
+        keys = BTrees.LLBTree.intersection(
+            provider.ids_for(urls), client.url_ids)
+        client.unregister_urls([provider.by_id(key) for key in keys])
+        return True
+
+    def getURLStates(self, client_id, password, urls):
+        """[url, state, reason] of each given URL the client subscribes
+        to, `unknown` for those not checked yet."""
+        return self._call('getURLStates', self._get_url_states,
+                          client_id, password, urls)
+
+    def _get_url_states(self, client_id, password, urls):
+        client = self._client(client_id, password)
+        urls = self._url_list(urls)
+        provider = self.urls
+        mine = client.url_ids
+        result = []
+        seen = set()
+        for url in urls:
+            if url in seen:
+                continue
+            seen.add(url)
+            obj = provider.get_url(url)
+            if obj is not None and obj.id in mine:
+                result.append([obj.url, obj.state, obj.reason or ''])
+        return result
+
+    def getClientNotifications(self, client_id, password):
+        """Whether the LMS pushes state changes to the client."""
+        return self._call('getClientNotifications',
+                          self._get_notifications, client_id, password)
+
+    def _get_notifications(self, client_id, password):
+        client = self._client(client_id, password)
+        return bool(INotifications(client).enabled)
+
+    def setClientNotifications(self, client_id, password, enabled):
+        """Turn pushes on or off; turning them on forgets past failures."""
+        return self._call('setClientNotifications',
+                          self._set_notifications, client_id, password,
+                          enabled)
+
+    def _set_notifications(self, client_id, password, enabled):
+        client = self._client(client_id, password)
+        # Old clients built on xmlrpclib may send 0/1 for a boolean.
+        if isinstance(enabled, int) and enabled in (0, 1):
+            enabled = bool(enabled)
+        else:
+            raise APIError(
+                INVALID_PARAMS,
+                'enabled must be a boolean, not %s.' % _xmlrpc_type(enabled))
+        notifications = INotifications(client)
+        notifications.enabled = enabled
+        if enabled:
+            notifications.failed = 0
+        return True
+
+    def forceSynchronization(self, client_id, password):
+        """Sync the client at the next syncer run."""
+        return self._call('forceSynchronization', self._force_sync,
+                          client_id, password)
+
+    def _force_sync(self, client_id, password):
+        client = self._client(client_id, password)
+        ISynchronization(client).force = True
+        return True
+
+    def getInfoFrameURL(self, client_id, password):
+        """The address of the LMS's status page for this client."""
+        return self._call('getInfoFrameURL', self._info_frame_url,
+                          client_id, password)
+
+    def _info_frame_url(self, client_id, password):
+        client = self._client(client_id, password)
+        return info_frame_url(client)
+
+
+def info_frame_url(client):
+    base = gocept.lms.settings.get().public_url
+    if not base.endswith('/'):
+        base += '/'
+    return '%s@@client-status?client=%s' % (
+        base, urllib.parse.quote(client.id, safe=''))
+
+
+def is_callback_url(url):
+    if (not isinstance(url, str) or not url.isascii() or len(url) > 2048
+            or not url.isprintable() or ' ' in url):
+        return False
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        parsed.port  # raises for a port that is not a number
+    except ValueError:
+        return False
+    return parsed.scheme in ('http', 'https') and bool(parsed.hostname)
+
+
+_DUMMY_HASH = gocept.lms.secrets.hash_password('no such client')
+
+
+def _shorten(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + '...'
+
+
+_XMLRPC_TYPES = [
+    (bool, 'a boolean'), (int, 'an int'), (float, 'a double'),
+    (str, 'a string'), (list, 'an array'), (tuple, 'an array'),
+    (dict, 'a struct'), (type(None), 'nil'),
+    (xmlrpc.client.DateTime, 'a dateTime'), (xmlrpc.client.Binary, 'base64'),
+]
+
+
+def _xmlrpc_type(value):
+    for cls, name in _XMLRPC_TYPES:
+        if isinstance(value, cls):
+            return name
+    return type(value).__name__
+
+
+def _iso(value):
+    return value.isoformat() if value is not None else ''
+
+
+# The request: what reaches a method has been parsed safely and has the
+# right number of arguments.
+
+class RequestError(Exception):
+    """A request the LMS refuses before calling a method."""
+
+    def __init__(self, code, message, status=200):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+class ForbiddenDeclaration(ValueError):
+    pass
+
+
+def _refuse_declaration(*args):
+    raise ForbiddenDeclaration()
+
+
+def parse_request(body):
+    """(args, method name) of an XML-RPC request body.
+
+    A document type declaration is refused outright: XML-RPC never needs
+    one, and it is the door for entity expansion ("billion laughs") and
+    external entities.
+    """
+    parser, unmarshaller = xmlrpc.client.getparser()
+    expat = parser._parser
+    expat.StartDoctypeDeclHandler = _refuse_declaration
+    expat.EntityDeclHandler = _refuse_declaration
+    parser.feed(body)
+    parser.close()
+    return unmarshaller.close(), unmarshaller.getmethodname()
+
+
+@zope.interface.provider(
+    zope.app.publication.interfaces.IXMLRPCRequestFactory)
+class XMLRPCRequest(zope.publisher.xmlrpc.XMLRPCRequest):
+
+    def _createResponse(self):
+        return XMLRPCResponse()
+
+    def processInputs(self):
+        limit = gocept.lms.settings.get().max_request_bytes
+        too_large = RequestError(
+            TOO_LARGE,
+            'The request is larger than the %d bytes this LMS accepts. '
+            'Send fewer URLs per call.' % limit, status=413)
+        try:
+            length = int(self._environ.get('CONTENT_LENGTH') or -1)
+        except ValueError:
+            length = -1
+        if length > limit:
+            raise too_large
+        body = self._body_instream.read(limit + 1)
+        if len(body) > limit:
+            raise too_large
+        try:
+            args, method = parse_request(body)
+        except ForbiddenDeclaration:
+            raise RequestError(
+                INVALID_REQUEST,
+                'Document type declarations (<!DOCTYPE ...>) and entity '
+                'declarations are not accepted in XML-RPC requests.')
+        except xmlrpc.client.expat.ExpatError as error:
+            if 'encoding' in str(error):
+                raise RequestError(
+                    UNSUPPORTED_ENCODING,
+                    'Cannot decode the request: %s. Send UTF-8.' % error)
+            raise RequestError(
+                PARSE_ERROR,
+                'The request is not well-formed XML (%s). Send an XML-RPC '
+                'methodCall document, encoded in UTF-8.' % error)
+        except Exception as error:
+            # The unmarshaller's complaints about bad values: an <int>
+            # that is no number, an unknown type tag, a truncated struct.
+            raise RequestError(
+                INVALID_REQUEST,
+                'Not a valid XML-RPC request (%s: %s).'
+                % (type(error).__name__, error))
+        if not method:
+            raise RequestError(
+                INVALID_REQUEST,
+                'Not a valid XML-RPC request: no <methodName> in a '
+                '<methodCall>.')
+        if method in SIGNATURES and len(args) != len(SIGNATURES[method]):
+            raise RequestError(
+                INVALID_PARAMS,
+                '%s takes %d arguments, %d given: %s.'
+                % (method, len(SIGNATURES[method]), len(args),
+                   signature(method)))
+        self._args = args
+        self.setPathSuffix(method.split('.'))
+
+
+class XMLRPCResponse(zope.publisher.xmlrpc.XMLRPCResponse):
+
+    def handleException(self, exc_info):
+        error = exc_info[1]
+        if isinstance(error, RequestError):
+            self.setResult(xmlrpc.client.Fault(error.code, error.message))
+            self.setStatus(error.status)
+        elif isinstance(error, zope.publisher.interfaces.NotFound):
+            not_found_error = not_found(getattr(error, 'name', ''))
+            self.setResult(xmlrpc.client.Fault(
+                not_found_error.code, not_found_error.message))
+            self.setStatus(200)
+        elif isinstance(error, zope.security.interfaces.Unauthorized):
+            self.setResult(xmlrpc.client.Fault(401, 'Unauthorized'))
+            self.setStatus(401)
+        elif isinstance(error, xmlrpc.client.Fault):
+            super().handleException(exc_info)
+        else:
+            # Internals are for the log (the publication wrote them
+            # there), not for the caller.
+            self.setResult(xmlrpc.client.Fault(
+                INTERNAL_ERROR,
+                'Internal error (%s) in the LMS; its log has the details.'
+                % type(error).__name__))
+            self.setStatus(500)
+
+
+# Traversal. The clients are anonymous to the security policy (they prove
+# themselves inside each method), so they must reach the API without
+# permissions on the root folder or the site; nothing else becomes
+# reachable that way.
+
+def not_found(name):
+    # A Fault rather than NotFound, whose view answers 404 with an empty
+    # body: the caller learns what it can call.
+    return RequestError(
+        METHOD_NOT_FOUND,
+        'Unknown method or wrong address (%r not found). An LMS serves '
+        'these methods at the address of its site: %s.'
+        % (name, ', '.join(sorted(SIGNATURES))))
+
+
+class RootTraverser(zope.container.traversal.ItemTraverser):
+    """XML-RPC traversal from the root folder: LMS sites for everybody."""
+
+    def publishTraverse(self, request, name):
+        item = zope.security.proxy.removeSecurityProxy(
+            self.context).get(name)
+        if gocept.lms.interfaces.ILMS.providedBy(item):
+            return item
+        try:
+            return super().publishTraverse(request, name)
+        except zope.publisher.interfaces.NotFound:
+            raise not_found(name)
+
+
+class LMSTraverser(zope.container.traversal.ItemTraverser):
+    """XML-RPC traversal on the LMS site: only the API methods."""
+
+    def publishTraverse(self, request, name):
+        view = zope.component.queryMultiAdapter(
+            (self.context, request), name=name)
+        if view is None:
+            raise not_found(name)
+        return view

@@ -1,0 +1,41 @@
+"""Replace plaintext client passwords by the hashed and sealed form.
+
+The 3.x server kept each client's password as a plain `password`
+attribute. A `Client` loaded from such a state still has it in its
+`__dict__` (the class's write-only property does not hide it from a
+database dump), so this step moves it through the property and drops it.
+"""
+
+import logging
+
+import zope.component
+import zope.generations.utility
+
+import gocept.lms.interfaces
+
+
+log = logging.getLogger(__name__)
+
+
+def evolve(context):
+    root = zope.generations.utility.getRootFolder(context)
+    for site in zope.generations.utility.findObjectsProviding(
+            root, gocept.lms.interfaces.ILMS):
+        clients = site.getSiteManager().queryUtility(
+            gocept.lms.interfaces.IClientProvider)
+        if clients is None:
+            continue
+        for client in clients.values():
+            migrate_password(client)
+
+
+def migrate_password(client):
+    """Return whether `client` had a plaintext password."""
+    plain = client.__dict__.get('password')
+    if plain is None:
+        return False
+    del client.__dict__['password']
+    client.password = plain
+    client._p_changed = True
+    log.info('Client %r: plaintext password replaced by hash', client.id)
+    return True
