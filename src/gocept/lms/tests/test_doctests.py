@@ -15,6 +15,7 @@ FLAGS = (doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE |
 
 FUNCTIONAL = [
     'sync.txt',
+    'api.txt',
     'model.txt',
 ]
 
