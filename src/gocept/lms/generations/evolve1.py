@@ -31,6 +31,8 @@ def evolve(context):
 
 def migrate_password(client):
     """Return whether `client` had a plaintext password."""
+    # A ghost's __dict__ is empty; load the state before looking into it.
+    client._p_activate()
     plain = client.__dict__.get('password')
     if plain is None:
         return False
