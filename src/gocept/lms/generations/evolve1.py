@@ -8,7 +8,6 @@ database dump), so this step moves it through the property and drops it.
 
 import logging
 
-import zope.component
 import zope.generations.utility
 
 import gocept.lms.interfaces

@@ -436,3 +436,26 @@ class BadRequests(APITestCase):
         connection.close()
         self.assertGreaterEqual(response.status, 400)
         self.assertStillServing()
+
+
+class AnonymousWithoutPermissions(APITestCase):
+
+    def test_clients_reach_the_api_without_any_permission(self):
+        # etc/site.zcml grants anonymous nothing; the tests' ftesting.zcml
+        # grants zope.View. Denying it locally is the production case.
+        import zope.securitypolicy.interfaces
+        transaction.begin()
+        root = self.layer.getRootFolder()
+        for obj in (root, root['lms']):
+            zope.securitypolicy.interfaces.IPrincipalPermissionManager(
+                obj).denyPermissionToPrincipal('zope.View', 'zope.anybody')
+        transaction.commit()
+        connection = http.client.HTTPConnection(
+            '127.0.0.1', self.lms.server.port, timeout=30)
+        connection.request('GET', '/lms/')
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        self.assertEqual(401, response.status)
+        self.assertStillServing()
+        self.assertTrue(self.api.forceSynchronization('fred', self.password))
