@@ -55,17 +55,44 @@ def mailer():
         settings.smtp_host, settings.smtp_port)
 
 
-def queue_processor():
-    """A thread that sends what the queue holds (start it, stop() it).
-
-    For a process of its own, zope.sendmail's `zope-sendmail` script does
-    the same from the command line.
-    """
+def queue_processor(interval=3.0, mailer=None):
+    """A thread that sends what the queue holds (start() it, or run() it
+    in the foreground; stop() ends it)."""
     settings = gocept.lms.settings.get()
-    thread = zope.sendmail.queue.QueueProcessorThread()
-    thread.setMailer(mailer())
+    thread = zope.sendmail.queue.QueueProcessorThread(interval)
+    thread.setMailer(mailer or globals()['mailer']())
     thread.setQueuePath(settings.mail_queue)
     return thread
+
+
+def queue_main(argv=None):
+    """Console entry point: send queued mails until stopped.
+
+    Reads only the product configuration and logging of etc/zope.conf; it
+    needs neither the database nor the ZCML.
+    """
+    import argparse
+    import ZConfig
+    import zope.app.appsetup
+    import zope.app.appsetup.product
+    parser = argparse.ArgumentParser(
+        prog='mailqueue',
+        description='Send the mails the LMS queued (mail-queue) to the '
+                    'SMTP server (smtp-host, smtp-port).')
+    parser.add_argument('-C', '--config', default='etc/zope.conf')
+    parser.add_argument('--once', action='store_true',
+                        help='send what is queued now, then exit')
+    args = parser.parse_args(argv)
+    schema = ZConfig.loadSchema(os.path.join(
+        os.path.dirname(zope.app.appsetup.__file__), 'schema', 'schema.xml'))
+    options, handlers = ZConfig.loadConfig(schema, args.config)
+    zope.app.appsetup.product.setProductConfigurations(
+        options.product_config)
+    options.eventlog()
+    if not gocept.lms.settings.get().mail_queue:
+        parser.error('mail-queue is empty in %s: mails are sent directly, '
+                     'there is no queue to process' % args.config)
+    queue_processor().run(forever=not args.once)
 
 
 def copy_to():

@@ -459,3 +459,32 @@ class AnonymousWithoutPermissions(APITestCase):
         self.assertEqual(401, response.status)
         self.assertStillServing()
         self.assertTrue(self.api.forceSynchronization('fred', self.password))
+
+
+class QueuedMail(APITestCase):
+
+    def test_mails_wait_in_the_queue_until_the_processor_sends_them(self):
+        import os
+        import zope.sendmail.interfaces
+        import zope.sendmail.mailer
+        import gocept.lms.mail
+        from gocept.lms.tests.servers import LOOPBACK, LoopbackSMTP
+        queue = os.path.join(self.layer.tmp, 'mailqueue')
+        self.layer.config['mail-queue'] = queue
+        # Without the tests' direct delivery the configured queue is used.
+        zope.component.getGlobalSiteManager().unregisterUtility(
+            self.lms.smtp.delivery, zope.sendmail.interfaces.IMailDelivery,
+            name='gocept.lms')
+        self.api.registerClient(ADMIN_SECRET, 'wilma', 'http://127.0.0.1:9/',
+                                'Wilma', 'wilma@example.com')
+        self.assertEqual([], self.lms.smtp.messages)
+        self.assertEqual(1, len(os.listdir(os.path.join(queue, 'new'))))
+
+        mailer = zope.sendmail.mailer.SMTPMailer(LOOPBACK, self.lms.smtp.port)
+        mailer.smtp = LoopbackSMTP
+        gocept.lms.mail.queue_processor(mailer=mailer).run(forever=False)
+        recipients, message = self.lms.smtp.pop()[1:]
+        self.assertEqual(['wilma@example.com'], recipients)
+        password = gocept.lms.tests.servers.password_from(message)
+        self.assertEqual(2, self.api.checkConnection('wilma', password))
+        self.assertEqual([], os.listdir(os.path.join(queue, 'new')))
