@@ -32,19 +32,28 @@ class WSGIServer:
             clear_untrusted_proxy_headers=True, **adjustments)
         self.port = int(self.server.effective_port)
         self.url = 'http://%s:%d/' % (LOOPBACK, self.port)
+        self._stopping = False
         self.thread = threading.Thread(
-            target=self.server.run, name='waitress', daemon=True)
+            target=self._run, name='waitress', daemon=True)
+
+    def _run(self):
+        # Our own loop, so that stopping needs no signal from another
+        # thread: the loop notices the flag within one poll interval and
+        # closes every channel itself.
+        server_map = self.server._map
+        try:
+            while not self._stopping:
+                waitress.wasyncore.loop(
+                    timeout=0.05, map=server_map, count=1)
+        finally:
+            waitress.wasyncore.close_all(server_map)
 
     def start(self):
         self.thread.start()
         return self
 
     def stop(self):
-        # Closing every channel from inside the loop's own thread makes
-        # the loop run out of work and return.
-        server_map = self.server._map
-        self.server.trigger.pull_trigger(
-            lambda: waitress.wasyncore.close_all(server_map))
+        self._stopping = True
         self.thread.join(10)
         self.server.task_dispatcher.shutdown()
 

@@ -488,3 +488,35 @@ class QueuedMail(APITestCase):
         password = gocept.lms.tests.servers.password_from(message)
         self.assertEqual(2, self.api.checkConnection('wilma', password))
         self.assertEqual([], os.listdir(os.path.join(queue, 'new')))
+
+
+class Concurrency(APITestCase):
+
+    def test_concurrent_registrations_of_the_same_urls(self):
+        # Conflicting writes are retried by the publisher, which parses
+        # the request body a second time.
+        import threading
+        passwords = {'fred': self.password}
+        for name in ['wilma', 'barney', 'betty']:
+            passwords[name] = self.lms.register_client(name)
+        urls = ['http://example.com/%d' % i for i in range(300)]
+        errors = []
+
+        def register(client_id):
+            try:
+                with self.lms.proxy() as api:
+                    for start in range(0, 300, 50):
+                        api.registerURLs(client_id, passwords[client_id],
+                                         urls[start:start + 50])
+            except Exception as error:
+                errors.append(error)
+        threads = [threading.Thread(target=register, args=(name,))
+                   for name in passwords]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        self.assertEqual([], errors)
+        self.assertEqual(sorted(urls), self.stored_urls())
+        for name in passwords:
+            self.assertEqual(300, len(self.client(name).url_ids))
