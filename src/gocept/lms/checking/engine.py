@@ -35,7 +35,7 @@ import yarl
 from gocept.lms.checking import guard
 from gocept.lms.checking import policy
 from gocept.lms.checking.ftp import check_ftp
-from gocept.lms.checking.http import check_http
+from gocept.lms.checking.http import check_http, NO_PACING
 from gocept.lms.checking.mailto import check_mailto
 
 
@@ -123,20 +123,20 @@ _BOOLS = {'on': True, 'true': True, 'yes': True, '1': True,
 def _convert(field, raw):
     if not isinstance(raw, str):
         return raw
-    default = field.default
-    if isinstance(default, bool):
+    kind = field.type
+    if kind is bool:
         try:
             return _BOOLS[raw.strip().lower()]
         except KeyError:
             raise ValueError(f'{field.name}: not a boolean: {raw!r}')
-    if isinstance(default, int):
+    if kind is int:
         return int(raw)
-    if isinstance(default, float):
+    if kind is float:
         match = _DURATION.match(raw)
         if not match:
             raise ValueError(f'{field.name}: not a number: {raw!r}')
         return float(match.group(1)) * _UNITS[match.group(2)]
-    if isinstance(default, tuple):
+    if kind is tuple:
         return tuple(raw.replace(',', ' ').split())
     return raw
 
@@ -179,6 +179,16 @@ class Pacer:
             self._next_free = {h: t for h, t in self._next_free.items()
                                if t > now}
         return start - now
+
+    def done(self, host, now):
+        """A request to `host` ended: the next starts an interval later.
+
+        Spacing from the end, not only from the start, keeps the gap the
+        server sees at least `interval`, however long the previous request
+        took to leave.
+        """
+        self._next_free[host] = max(
+            self._next_free.get(host, 0.0), now + self.interval)
 
     async def acquire(self, host):
         loop = asyncio.get_running_loop()
@@ -254,17 +264,8 @@ class Checker:
 
     def _pace(self, prepaid_host):
         if self.pacer is None:
-            return _no_pace
-        used = False
-
-        async def pace(host):
-            nonlocal used
-            if not used and host == prepaid_host:
-                # The dispatcher already took this slot for the first request.
-                used = True
-                return
-            await self.pacer.acquire(host)
-        return pace
+            return NO_PACING
+        return _CheckPacing(self.pacer, prepaid_host)
 
     async def outcome(self, url, prepaid_host=None):
         """What checking `url` yields on the wire (`policy.Outcome`)."""
@@ -354,8 +355,21 @@ class Checker:
             await asyncio.gather(*workers, return_exceptions=True)
 
 
-async def _no_pace(host):
-    pass
+class _CheckPacing:
+    """Pacing for one check whose first slot the dispatcher already took."""
+
+    def __init__(self, pacer, prepaid_host):
+        self.pacer = pacer
+        self.prepaid_host = prepaid_host
+
+    async def wait(self, host):
+        if host == self.prepaid_host:
+            self.prepaid_host = None
+            return
+        await self.pacer.acquire(host)
+
+    def done(self, host):
+        self.pacer.done(host, asyncio.get_running_loop().time())
 
 
 class _Unpaced:
@@ -393,13 +407,14 @@ class _Paced:
             while self.heap:
                 ready, seq, host = self.heap[0]
                 now = loop.time()
-                at = now + self.pacer.delay(host, now)
-                if at > ready + 1e-6:
-                    # a redirect or retry of another check used the host
-                    heapq.heapreplace(self.heap, (at, seq, host))
-                    continue
-                if at > now:
-                    await asyncio.sleep(at - now)
+                at = max(ready, now + self.pacer.delay(host, now))
+                if at > now + 1e-4:
+                    if at > ready + 1e-6:
+                        # a redirect or GET retry of another check took the
+                        # slot; the host goes back in line
+                        heapq.heapreplace(self.heap, (at, seq, host))
+                    else:
+                        await asyncio.sleep(at - now)
                     continue
                 self.pacer.reserve(host, now)
                 queue = self.queues[host]

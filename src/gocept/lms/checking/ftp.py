@@ -155,8 +155,9 @@ async def check_ftp(url, settings, resolver, loop, executor, pace=None):
     password = urllib.parse.unquote(
         parts.password or ('' if parts.username else 'anonymous@'))
     path, is_dir = _split_path(parts.path)
+    pace_host = engine_host(url) or host.lower()
     if pace is not None:
-        await pace(engine_host(url) or host.lower())
+        await pace.wait(pace_host)
     future = loop.run_in_executor(
         executor, _check_sync, address, family, port, user, password, path,
         is_dir, settings.connect_timeout, settings.read_timeout)
@@ -167,3 +168,6 @@ async def check_ftp(url, settings, resolver, loop, executor, pace=None):
     except asyncio.TimeoutError:
         return Outcome(p.KIND_TIMEOUT, f'FTP check took longer than '
                                        f'{settings.total_timeout:g} s')
+    finally:
+        if pace is not None:
+            pace.done(pace_host)

@@ -69,8 +69,23 @@ def _short(url):
     return url
 
 
-async def _no_pace(host):
-    pass
+class NoPacing:
+    """The pacing interface `check_http` and `check_ftp` use.
+
+    `wait(host)` is awaited before a request to `host`, `done(host)` called
+    when its answer (or failure) arrived. The engine's implementation
+    spaces requests from the end of the previous one, so that the server
+    sees the gap whatever the network delays.
+    """
+
+    async def wait(self, host):
+        pass
+
+    def done(self, host):
+        pass
+
+
+NO_PACING = NoPacing()
 
 
 async def _drain(resp, cap):
@@ -161,13 +176,14 @@ def _status_text(resp):
     return text
 
 
-async def check_http(session, url, settings, address_policy, pace=_no_pace):
+async def check_http(session, url, settings, address_policy,
+                     pace=NO_PACING):
     """Check one http(s) URL; return an `Outcome`.
 
     `session` is an aiohttp ClientSession whose connector resolves through
     a `guard.GuardedResolver`; `address_policy` decides address literals
-    (which aiohttp connects to without asking the resolver). `pace(host)`
-    is awaited before every request.
+    (which aiohttp connects to without asking the resolver). `pace` spaces
+    the requests per host (see `NoPacing`).
     """
     try:
         current = yarl.URL(url)
@@ -193,11 +209,12 @@ async def check_http(session, url, settings, address_policy, pace=_no_pace):
             address_policy.check_host(host)
         except guard.Forbidden as e:
             return _with_hops(Outcome(p.KIND_FORBIDDEN, str(e)), hops, current)
-        await pace(host.lower())
+        await pace.wait(host.lower())
         try:
             resp = await session.request(
                 method, current, allow_redirects=False, timeout=timeout)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as e:
+            pace.done(host.lower())
             if isinstance(e, ValueError) and not isinstance(
                     e, aiohttp.ClientError):
                 return Outcome(p.KIND_INVALID, f'invalid URL: {e}')
@@ -207,6 +224,7 @@ async def check_http(session, url, settings, address_policy, pace=_no_pace):
                 head_note = '; no answer to HEAD, GET used'
                 continue
             return _with_hops(outcome, hops, current)
+        pace.done(host.lower())
         status = resp.status
         if method == 'HEAD' and status in HEAD_BROKEN:
             resp.release()
