@@ -207,7 +207,8 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
     def _register_client(self, secret, client_id, callback_url,
                          contact_name, contact_email):
         self._admin(secret)
-        if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
+        if (not isinstance(client_id, str)
+                or not CLIENT_ID.fullmatch(client_id)):
             raise APIError(
                 INVALID_PARAMS,
                 'client_id must be 1 to 100 ASCII letters, digits, dots, '
@@ -224,7 +225,7 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
                 INVALID_PARAMS,
                 'contact_name must be a string of at most 200 characters.')
         if (not isinstance(contact_email, str) or len(contact_email) > 254
-                or not EMAIL.match(contact_email)):
+                or not EMAIL.fullmatch(contact_email)):
             raise APIError(
                 INVALID_PARAMS,
                 'contact_email must be an e-mail address like '

@@ -177,7 +177,7 @@ class Registration(APITestCase):
     def test_bad_contact_emails(self):
         for email in ['wilma', 'wilma@', '@example.com', 'w@localhost',
                       'w @example.com', 'w@example.com\nBcc: x@example.com',
-                      'wilma@exämple.com', '', 42]:
+                      'wilma@exämple.com', 'wilma@example.com\n', '', 42]:
             fault = self.assertFault(gocept.lms.api.INVALID_PARAMS,
                                      self.register, 'wilma',
                                      'http://127.0.0.1:9/', 'Wilma', email)
@@ -187,7 +187,7 @@ class Registration(APITestCase):
 
     def test_bad_client_ids(self):
         for client_id in ['', '../x', 'a/b', '@@view', '++etc++site',
-                          'x' * 101, 'wil ma', 'wilmä', 7]:
+                          'x' * 101, 'wil ma', 'wilmä', 'wilma\n', 7]:
             self.assertFault(gocept.lms.api.INVALID_PARAMS,
                              self.register, client_id)
         self.assertEqual(['fred'], list(self.client().__parent__.keys()))
