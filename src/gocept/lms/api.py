@@ -593,10 +593,15 @@ class RootTraverser(zope.container.traversal.ItemTraverser):
             self.context).get(name)
         if gocept.lms.interfaces.ILMS.providedBy(item):
             return item
-        try:
-            return super().publishTraverse(request, name)
-        except zope.publisher.interfaces.NotFound:
-            raise not_found(name)
+        if item is None:
+            # A wrong address answers "not found", not "unauthorized",
+            # whoever asks.
+            view = zope.component.queryMultiAdapter(
+                (self.context, request), name=name)
+            if view is None:
+                raise not_found(name)
+            return view
+        return super().publishTraverse(request, name)
 
 
 class LMSTraverser(zope.container.traversal.ItemTraverser):

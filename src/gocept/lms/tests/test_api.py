@@ -458,6 +458,10 @@ class AnonymousWithoutPermissions(APITestCase):
         connection.close()
         self.assertEqual(401, response.status)
         self.assertStillServing()
+        status, fault, body = self.post(
+            xmlrpc.client.dumps(('fred', self.password), 'checkConnection'
+                                ).encode('utf-8'), path='/')
+        self.assertEqual(gocept.lms.api.METHOD_NOT_FOUND, fault.faultCode)
         self.assertTrue(self.api.forceSynchronization('fred', self.password))
 
 
