@@ -524,3 +524,21 @@ class Concurrency(APITestCase):
         self.assertEqual(sorted(urls), self.stored_urls())
         for name in passwords:
             self.assertEqual(300, len(self.client(name).url_ids))
+
+
+class LargeCalls(APITestCase):
+
+    def test_10000_urls_in_one_call(self):
+        urls = ['http://host%d.example/%d' % (i % 100, i)
+                for i in range(10000)]
+        self.assertEqual([], self.api.registerURLs('fred', self.password,
+                                                   urls))
+        self.assertEqual(10000, len(self.client().url_ids))
+
+    def test_default_maximum_is_50000(self):
+        urls = ['http://e.example/%d' % i for i in range(50001)]
+        fault = self.assertFault(gocept.lms.api.TOO_MANY_URLS,
+                                 self.api.registerURLs, 'fred',
+                                 self.password, urls)
+        self.assertIn('50001; this LMS accepts at most 50000', fault)
+        self.assertEqual(0, len(self.client().url_ids))
