@@ -64,6 +64,7 @@ setup(
             'sync = gocept.lms.scripts:sync_main',
             'web = gocept.lms.scripts:web_main',
             'lms = gocept.lms.scripts:lms_main',
+            'checker = gocept.lms.scripts:checker_main',
         ],
     },
 )

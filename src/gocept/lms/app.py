@@ -17,6 +17,7 @@ import zope.app.appsetup.interfaces
 
 import gocept.lms.client
 import gocept.lms.interfaces
+import gocept.lms.schedule
 import gocept.lms.settings
 import gocept.lms.url
 
@@ -29,6 +30,8 @@ UTILITIES = (
      gocept.lms.client.ClientProvider),
     ('urls', gocept.lms.interfaces.IURLProvider,
      gocept.lms.url.URLProvider),
+    ('schedule', gocept.lms.interfaces.ISchedule,
+     gocept.lms.schedule.Schedule),
 )
 
 

@@ -155,6 +155,35 @@ class IURLProvider(zope.interface.common.mapping.IEnumerableMapping):
         """
 
 
+class ISchedule(zope.interface.Interface):
+    """When each URL is checked next (a local utility of the LMS site).
+
+    Times are epoch seconds (UTC); keys are IURL.id.
+    """
+
+    def schedule(key, when):
+        """Set the next check of URL `key` to `when`."""
+
+    def unschedule(key):
+        """Forget URL `key` (it was removed)."""
+
+    def next_check(key):
+        """When URL `key` is due, or None if it is not scheduled."""
+
+    def due(now, limit=None):
+        """Keys of URLs due at `now`, most overdue first."""
+
+    def claim(now, limit, lease):
+        """Take up to `limit` due keys for checking.
+
+        Each is rescheduled to `now + lease`: if the checker dies before it
+        writes a result, the URL comes due again then, never stuck.
+        """
+
+    def backlog(now):
+        """How many URLs are due at `now`."""
+
+
 class InvalidURLError(ValueError):
     """A string that cannot be stored as a URL."""
 
@@ -289,7 +318,13 @@ class ICallbackTransport(zope.interface.Interface):
 
 class ISettings(zope.interface.Interface):
     """Product configuration, read from `<product-config gocept.lms>` in
-    `etc/zope.conf`. The defaults here are the documented defaults."""
+    `etc/zope.conf`. The defaults here are the documented defaults.
+
+    Keys starting with `checker-` configure the checks themselves
+    (concurrency, politeness, timeouts, the address allow-list, the state
+    policy); they are documented in `checking/engine.py`
+    (`CheckerSettings`) and `checking/policy.py` (`PolicySettings`).
+    """
 
     lms_name = zope.schema.TextLine(
         title='Name of this LMS, used in mails',
@@ -326,6 +361,23 @@ class ISettings(zope.interface.Interface):
 
     callback_batch_size = zope.schema.Int(
         title='States per updateManyStates call', default=1000, min=1)
+
+    check_claim_size = zope.schema.Int(
+        title='URLs bin/checker takes from the schedule at a time',
+        default=2000, min=1)
+
+    check_lease = zope.schema.Float(
+        title='Minutes a taken URL stays reserved',
+        description='A URL whose check never finishes (the checker died) '
+                    'is due again after this.',
+        default=15.0)
+
+    check_write_size = zope.schema.Int(
+        title='Results written per transaction', default=250, min=1)
+
+    check_poll = zope.schema.Float(
+        title='Seconds the checker daemon sleeps when nothing is due',
+        default=30.0)
 
     secret_key_file = zope.schema.TextLine(
         title='File with the key that seals client passwords',

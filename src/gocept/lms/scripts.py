@@ -207,3 +207,31 @@ def lms_main(argv=None):
     import supervisor.supervisord
     print('Starting the LMS (logs in var/log/, Ctrl-C stops everything).')
     return supervisor.supervisord.main(['-n', '-c', config])
+
+
+def checker_main(argv=None):
+    import asyncio
+    import gocept.lms.checker
+    parser = argparse.ArgumentParser(
+        prog='checker',
+        description='Check due URLs and record their states. Runs as a '
+                    'daemon unless --once is given.')
+    parser.add_argument('-C', '--config', default=DEFAULT_CONFIG)
+    parser.add_argument('--once', action='store_true',
+                        help='check what is due now, then exit')
+    parser.add_argument('-q', '--quiet', action='store_true')
+    args = parser.parse_args(argv)
+    try:
+        db = open_database(args.config, quiet=args.quiet)
+        runner = gocept.lms.checker.Runner(db)
+    except (ZConfig.ConfigurationError, OSError, ValueError) as e:
+        print('checker: cannot start: %s' % e, file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        stats = asyncio.run(runner.run(once=args.once))
+        log.info('checker done: %s', stats)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        db.close()
+    return EXIT_OK

@@ -11,13 +11,18 @@ import zope.schema
 import gocept.lms.interfaces
 
 
+# Keys for gocept.lms.checking.engine.CheckerSettings.
+CHECKER_PREFIX = 'checker-'
+
+
 @zope.interface.implementer(gocept.lms.interfaces.ISettings)
 class Settings:
 
     def __init__(self, values=None):
         values = values or {}
         known = zope.schema.getFields(gocept.lms.interfaces.ISettings)
-        unknown = set(values) - {k.replace('_', '-') for k in known}
+        unknown = {k for k in values if not k.startswith(CHECKER_PREFIX)} - {
+            k.replace('_', '-') for k in known}
         if unknown:
             raise ValueError(
                 'Unknown gocept.lms settings: %s' % ', '.join(sorted(unknown)))
@@ -32,7 +37,18 @@ class Settings:
             setattr(self, name, value)
 
 
+def _raw():
+    return zope.app.appsetup.product.getProductConfiguration(
+        'gocept.lms') or {}
+
+
 def get():
     """The settings of this process."""
-    return Settings(
-        zope.app.appsetup.product.getProductConfiguration('gocept.lms'))
+    return Settings(_raw())
+
+
+def checker():
+    """The CheckerSettings of this process."""
+    import gocept.lms.checking.engine
+    return gocept.lms.checking.engine.CheckerSettings.from_dict(
+        _raw(), prefix=CHECKER_PREFIX)

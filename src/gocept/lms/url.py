@@ -19,6 +19,11 @@ from gocept.lms.interfaces import InvalidURLError
 
 MAX_URL_LENGTH = 2048
 
+# URL keys fit in 31 bits, so the schedule can pack (time, key) into one
+# 64-bit integer; two billion keys leave room for a million URLs.
+KEY_BITS = 31
+MAX_KEY = 2 ** KEY_BITS
+
 
 # An absolute URI: a scheme, a colon, then printable ASCII without spaces,
 # and not an empty authority ("http://"). A regular expression rather than
@@ -169,7 +174,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
     not conflict; and BTree buckets merge concurrent changes of different
     keys, so two checker batches do not conflict either.
 
-    Keys are random 63-bit integers (as zope.intid uses) so concurrent
+    Keys are random 31-bit integers (as zope.intid uses) so concurrent
     transactions adding URLs do not fight over a counter, and the
     client-URL relation is compact LLTreeSets whose set operations run in C.
     """
@@ -298,7 +303,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         # URLs in few buckets; the random restart after a collision keeps
         # concurrent writers apart, as zope.intid does.
         key = getattr(self, '_v_nextkey', None)
-        while key is None or key in self._records:
-            key = random.randrange(1, 2 ** 62)
+        while key is None or key >= MAX_KEY or key in self._records:
+            key = random.randrange(1, MAX_KEY)
         self._v_nextkey = key + 1
         return key

@@ -94,3 +94,31 @@ def run_script(name, *args, timeout=120):
     return subprocess.run(
         [os.path.join(BIN, name)] + list(args), cwd=CHECKOUT,
         capture_output=True, text=True, timeout=timeout)
+
+
+class WebServerThread:
+    """The checker tests' local HTTP server, in a thread of its own (for
+    tests whose own code runs an event loop, such as the checker's)."""
+
+    def __init__(self, hosts=('127.0.1.1',)):
+        import asyncio
+        import threading
+        from gocept.lms.checking.tests.server import LocalHTTPServer
+        self.loop = asyncio.new_event_loop()
+        self.server = LocalHTTPServer(hosts)
+        self.thread = threading.Thread(target=self.loop.run_forever)
+        self.thread.daemon = True
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(
+            self.server.start(), self.loop).result(10)
+
+    def url(self, path, host=None):
+        return self.server.url(path, host)
+
+    def stop(self):
+        import asyncio
+        asyncio.run_coroutine_threadsafe(
+            self.server.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()

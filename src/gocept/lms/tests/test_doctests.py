@@ -17,6 +17,7 @@ FUNCTIONAL = [
     'sync.txt',
     'api.txt',
     'model.txt',
+    'checker.txt',
 ]
 
 

@@ -1,0 +1,177 @@
+"""The checker process: takes due URLs, checks them, writes the results.
+
+A round: claim a batch of due URLs from the schedule in one short
+transaction (each claimed URL is rescheduled a lease ahead, so a checker
+that dies loses only the checks in flight: they come due again when the
+lease ends). Check them with `checking.engine`, which holds no database
+connection. Write the results back in batches of `check-write-size`, in a
+writer thread so that checking goes on meanwhile, each batch one
+transaction, retried on ConflictError.
+"""
+
+import asyncio
+import collections
+import concurrent.futures
+import logging
+import time
+
+import transaction
+import zope.app.publication.zopepublication
+import zope.component
+from ZODB.POSException import ConflictError
+
+import gocept.lms.checking.engine
+import gocept.lms.interfaces
+import gocept.lms.settings
+
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 5
+
+
+def lms_sites(connection):
+    root = connection.root()[
+        zope.app.publication.zopepublication.ZopePublication.root_name]
+    return [name for name, obj in root.items()
+            if gocept.lms.interfaces.ILMS.providedBy(obj)]
+
+
+class Stats:
+
+    def __init__(self):
+        self.started = time.monotonic()
+        self.states = collections.Counter()
+        self.written = 0
+        self.gone = 0
+
+    @property
+    def checked(self):
+        return sum(self.states.values())
+
+    def __str__(self):
+        seconds = time.monotonic() - self.started
+        return '%d URLs checked in %.1f s (%.0f/s): %s' % (
+            self.checked, seconds, self.checked / seconds if seconds else 0,
+            ', '.join('%s %d' % item for item in sorted(self.states.items()))
+            or 'nothing due')
+
+
+class Runner:
+    """Checks the due URLs of every LMS site in `db`."""
+
+    def __init__(self, db, settings=None, checker_settings=None,
+                 resolver=None, clock=time.time):
+        self.db = db
+        self.settings = settings or gocept.lms.settings.get()
+        self.checker_settings = (
+            checker_settings or gocept.lms.settings.checker())
+        self.resolver = resolver
+        self.clock = clock
+
+    def _in_transaction(self, site_name, work):
+        """Run work(site manager) in its own transaction, with retries."""
+        tm = transaction.TransactionManager()
+        for attempt in range(ATTEMPTS):
+            connection = self.db.open(tm)
+            try:
+                with tm:
+                    root = connection.root()[
+                        zope.app.publication.zopepublication.ZopePublication
+                        .root_name]
+                    result = work(root[site_name].getSiteManager())
+                return result
+            except ConflictError:
+                if attempt + 1 == ATTEMPTS:
+                    raise
+                log.info('conflict, retrying (%d)', attempt + 1)
+            finally:
+                connection.close()
+
+    def claim(self, site_name):
+        now = self.clock()
+        lease = self.settings.check_lease * 60
+
+        def work(sm):
+            schedule = sm.getUtility(gocept.lms.interfaces.ISchedule)
+            urls = sm.getUtility(gocept.lms.interfaces.IURLProvider)
+            items = []
+            for key in schedule.claim(now, self.settings.check_claim_size,
+                                      lease):
+                url = urls.by_id(key)
+                if url is None:
+                    schedule.unschedule(key)  # removed meanwhile
+                    continue
+                items.append((key, url.url, url.history))
+            return items
+        return self._in_transaction(site_name, work)
+
+    def write(self, site_name, results, stats):
+        def work(sm):
+            schedule = sm.getUtility(gocept.lms.interfaces.ISchedule)
+            urls = sm.getUtility(gocept.lms.interfaces.IURLProvider)
+            gone = 0
+            for r in results:
+                url = urls.by_id(r.key)
+                if url is None:
+                    gone += 1
+                    continue
+                url.update_check(r.state, r.checked_at, r.reason, r.history)
+                schedule.schedule(
+                    r.key, r.checked_at.timestamp() + r.next_check)
+            return gone
+        stats.gone += self._in_transaction(site_name, work)
+        stats.written += len(results)
+
+    async def check_round(self, checker, site_name, stats):
+        """Claim and check one batch; return how many URLs were claimed."""
+        loop = asyncio.get_running_loop()
+        items = await loop.run_in_executor(
+            self.writer, self.claim, site_name)
+        if not items:
+            return 0
+        pending = []
+        writes = []
+        size = self.settings.check_write_size
+        async for result in checker.check_many(items):
+            stats.states[result.state] += 1
+            pending.append(result)
+            if len(pending) >= size:
+                writes.append(loop.run_in_executor(
+                    self.writer, self.write, site_name, pending, stats))
+                pending = []
+        if pending:
+            writes.append(loop.run_in_executor(
+                self.writer, self.write, site_name, pending, stats))
+        await asyncio.gather(*writes)
+        return len(items)
+
+    async def run(self, once=False):
+        """Check until nothing is due (`once`) or forever."""
+        # Claims and writes go through one thread: they block on the
+        # database, the checks must not.
+        self.writer = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix='lms-writer')
+        try:
+            async with gocept.lms.checking.engine.Checker(
+                    self.checker_settings, resolver=self.resolver,
+                    clock=self.clock) as checker:
+                return await self._rounds(checker, once)
+        finally:
+            self.writer.shutdown()
+
+    async def _rounds(self, checker, once):
+        stats = Stats()
+        connection = self.db.open()
+        sites = lms_sites(connection)
+        connection.close()
+        while True:
+            claimed = 0
+            for site_name in sites:
+                claimed += await self.check_round(checker, site_name, stats)
+            if claimed:
+                log.info('%s', stats)
+            elif once:
+                return stats
+            else:
+                await asyncio.sleep(self.settings.check_poll)
