@@ -138,6 +138,9 @@ class AddressPolicy:
         self.allow = parse_cidrs(allow) if isinstance(allow, str) else tuple(
             ipaddress.ip_network(a, strict=False) if isinstance(a, str) else a
             for a in allow)
+        # host string -> address, None (a name) or the refusal message;
+        # parsing addresses is a noticeable part of a check's CPU time
+        self._hosts = {}
 
     def refusal(self, address):
         """Why `address` is refused ("10.0.0.1 (private)"), or None."""
@@ -161,6 +164,18 @@ class AddressPolicy:
         address for literals, None for names (those are decided by the
         resolver). Raises `Forbidden`.
         """
+        try:
+            decision = self._hosts[host]
+        except KeyError:
+            decision = self._decide_host(host)
+            if len(self._hosts) > 20000:
+                self._hosts.clear()
+            self._hosts[host] = decision
+        if isinstance(decision, str):
+            raise Forbidden(decision)
+        return decision
+
+    def _decide_host(self, host):
         address = parse_address(host)
         if address is None:
             return None
@@ -168,7 +183,7 @@ class AddressPolicy:
         if why:
             if host.strip('[]') != str(address):
                 why = f'{host} means {why}'
-            raise Forbidden(f'forbidden by policy: {why}')
+            return f'forbidden by policy: {why}'
         return address
 
     def check_resolved(self, host, addresses):

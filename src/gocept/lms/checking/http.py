@@ -167,6 +167,20 @@ def _describe_error(exc, settings):
     raise exc
 
 
+_timeouts = {}
+
+
+def _timeout(settings):
+    key = (settings.total_timeout, settings.connect_timeout,
+           settings.read_timeout)
+    try:
+        return _timeouts[key]
+    except KeyError:
+        value = _timeouts[key] = aiohttp.ClientTimeout(
+            total=key[0], sock_connect=key[1], sock_read=key[2])
+        return value
+
+
 def _status_text(resp):
     text = f'{resp.status} {resp.reason or ""}'.strip()
     if resp.status in _NOTE_SERVER:
@@ -193,9 +207,7 @@ async def check_http(session, url, settings, address_policy,
     hops = 0
     method = 'HEAD'
     head_note = ''
-    timeout = aiohttp.ClientTimeout(
-        total=settings.total_timeout, sock_connect=settings.connect_timeout,
-        sock_read=settings.read_timeout)
+    timeout = _timeout(settings)
     while True:
         if current.scheme not in ('http', 'https'):
             return _with_hops(Outcome(

@@ -1,0 +1,227 @@
+"""Checker throughput against a local server, beside LinkChecker.
+
+    bin/py benchmarks/check_throughput.py [--repeat 3] [--skip-b]
+
+10,000 URLs over 100 loopback hosts (127.0.1.1 to 127.0.1.100), 10% of
+them 404, served by gocept.lms.checking.tests.server in its own process.
+Every contestant runs in its own process too, so its peak RSS is its own.
+
+Run A, politeness off: URLs/s of the gocept.lms checking engine, of a raw
+aiohttp keep-alive client (what the server and this machine can do at
+all) and of LinkChecker (PyPI `linkchecker` in benchmarks/work/, installed
+on first use), all with 20 in flight. Run B: the engine at 1 request per
+second per host; the policy limit is URLs / hosts seconds.
+
+Only loopback addresses are ever contacted. The engine measured here does
+not write to the database; results are only collected in memory.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORK = os.path.join(HERE, 'work')
+VENV = os.path.join(WORK, 'venv-linkchecker')
+HOSTS = [f'127.0.1.{n}' for n in range(1, 101)]
+CONCURRENCY = 20
+
+
+def urls(count, port):
+    result = []
+    for n in range(count):
+        host = HOSTS[n % len(HOSTS)]
+        # every tenth URL of a host is missing
+        path = f'/missing/{n}' if (n // len(HOSTS)) % 10 == 9 else f'/ok?{n}'
+        result.append(f'http://{host}:{port}{path}')
+    return result
+
+
+# --- contestants, each run as `check_throughput.py --role ROLE` -----------
+
+async def role_engine(args):
+    from gocept.lms.checking.engine import Checker, CheckerSettings
+    settings = CheckerSettings(
+        concurrency=CONCURRENCY, per_host_rate=args.rate,
+        allow_cidrs=('127.0.1.0/24',))
+    items = [(n, url, None) for n, url in enumerate(urls(args.count,
+                                                         args.port))]
+    states = {}
+    async with Checker(settings) as checker:
+        start = time.perf_counter()
+        async for result in checker.check_many(items):
+            states[result.state] = states.get(result.state, 0) + 1
+        elapsed = time.perf_counter() - start
+    return dict(elapsed=elapsed, states=states)
+
+
+async def role_raw(args):
+    import aiohttp
+    todo = iter(urls(args.count, args.port))
+    statuses = {}
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def worker():
+            for url in todo:
+                async with session.get(url) as resp:
+                    await resp.read()
+                    statuses[resp.status] = statuses.get(resp.status, 0) + 1
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        elapsed = time.perf_counter() - start
+    return dict(elapsed=elapsed, states=statuses)
+
+
+def run_role(args):
+    result = asyncio.run(
+        role_engine(args) if args.role == 'engine' else role_raw(args))
+    print(json.dumps(result))
+
+
+# --- orchestration ---------------------------------------------------------
+
+def measure(cmd, **kw):
+    """Run cmd; return (wall seconds, peak RSS MiB, stdout)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, **kw)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        raise RuntimeError(f'{cmd[:3]} failed with {proc.returncode}')
+    return wall, usage.ru_maxrss / 1024, out.decode()
+
+
+def contestant(role, args, rate=0):
+    cmd = [sys.executable, __file__, '--role', role, '--port',
+           str(args.port), '--count', str(args.count), '--rate', str(rate)]
+    wall, rss, out = measure(cmd, env=child_env())
+    data = json.loads(out.strip().splitlines()[-1])
+    data.update(rss=rss, rate=args.count / data['elapsed'])
+    return data
+
+
+def child_env():
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(p for p in sys.path if p)
+    return env
+
+
+def ensure_linkchecker():
+    exe = os.path.join(VENV, 'bin', 'linkchecker')
+    if not os.path.exists(exe):
+        os.makedirs(WORK, exist_ok=True)
+        subprocess.run([sys.executable, '-m', 'venv', VENV], check=True)
+        subprocess.run([os.path.join(VENV, 'bin', 'pip'), 'install', '-q',
+                        'linkchecker'], check=True)
+    return exe
+
+
+def linkchecker(args):
+    exe = ensure_linkchecker()
+    # LinkChecker drops root privileges to nobody: the page must be
+    # readable by everyone.
+    tmp = tempfile.mkdtemp(prefix='lms-bench-')
+    os.chmod(tmp, 0o755)
+    page = os.path.join(tmp, 'links.html')
+    with open(page, 'w') as f:
+        f.write('<html><body>\n')
+        for url in urls(args.count, args.port):
+            f.write(f'<a href="{url}">x</a>\n')
+        f.write('</body></html>\n')
+    os.chmod(page, 0o644)
+    cmd = [exe, '-r', '1', '--check-extern', '-t', str(CONCURRENCY),
+           '--no-status', '-o', 'none', page]
+    wall, rss, _ = measure(cmd, stderr=subprocess.DEVNULL)
+    return dict(elapsed=wall, rss=rss, rate=args.count / wall)
+
+
+def start_server(args):
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'gocept.lms.checking.tests.server',
+         '--first', HOSTS[0], '--count', str(len(HOSTS)),
+         '--port', str(args.port)],
+        stdout=subprocess.PIPE, env=child_env())
+    line = proc.stdout.readline()
+    if b'ready' not in line:
+        proc.kill()
+        raise RuntimeError('server did not start')
+    return proc
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--role', choices=['engine', 'raw'])
+    parser.add_argument('--port', type=int, default=8000)
+    parser.add_argument('--count', type=int, default=10000)
+    parser.add_argument('--rate', type=float, default=0)
+    parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument('--skip-linkchecker', action='store_true')
+    parser.add_argument('--skip-b', action='store_true')
+    args = parser.parse_args()
+    if args.role:
+        return run_role(args)
+
+    server = start_server(args)
+    try:
+        report = {}
+        rounds = []
+        for n in range(args.repeat):
+            rounds.append(dict(
+                raw=contestant('raw', args),
+                engine=contestant('engine', args)))
+            print(f'round {n + 1}: raw {rounds[-1]["raw"]["rate"]:.0f}/s, '
+                  f'engine {rounds[-1]["engine"]["rate"]:.0f}/s',
+                  file=sys.stderr)
+        for name in ('raw', 'engine'):
+            report[name] = dict(
+                rate=statistics.median(r[name]['rate'] for r in rounds),
+                rss=max(r[name]['rss'] for r in rounds),
+                states=rounds[0][name]['states'])
+        if not args.skip_linkchecker:
+            report['linkchecker'] = linkchecker(args)
+            print(f'linkchecker {report["linkchecker"]["rate"]:.0f}/s',
+                  file=sys.stderr)
+        if not args.skip_b:
+            b = contestant('engine', args, rate=1)
+            b['limit'] = args.count / len(HOSTS)
+            report['b'] = b
+            print(f'run B {b["elapsed"]:.1f} s', file=sys.stderr)
+    finally:
+        server.terminate()
+        server.wait()
+    print_report(report, args)
+
+
+def print_report(report, args):
+    raw, eng = report['raw'], report['engine']
+    print(f'Run A, politeness off, {args.count} URLs, {CONCURRENCY} in '
+          f'flight (median of {args.repeat}):')
+    print(f'  raw aiohttp keep-alive GET  {raw["rate"]:7.0f} URLs/s  '
+          f'peak RSS {raw["rss"]:4.0f} MiB')
+    print(f'  gocept.lms engine           {eng["rate"]:7.0f} URLs/s  '
+          f'peak RSS {eng["rss"]:4.0f} MiB  states {eng["states"]}')
+    print(f'  engine / raw ceiling        {eng["rate"] / raw["rate"]:7.2f}')
+    if 'linkchecker' in report:
+        lc = report['linkchecker']
+        print(f'  LinkChecker 10.6            {lc["rate"]:7.0f} URLs/s  '
+              f'peak RSS {lc["rss"]:4.0f} MiB (wall {lc["elapsed"]:.1f} s)')
+        print(f'  engine / LinkChecker        '
+              f'{eng["rate"] / lc["rate"]:7.1f}')
+    if 'b' in report:
+        b = report['b']
+        print(f'Run B, 1 request/s per host: {b["elapsed"]:.1f} s, policy '
+              f'limit {b["limit"]:.0f} s, ratio '
+              f'{b["elapsed"] / b["limit"]:.3f}, peak RSS {b["rss"]:.0f} MiB')
+
+
+if __name__ == '__main__':
+    sys.exit(main())
