@@ -487,8 +487,22 @@ def parse_request(body):
     zope.app.publication.interfaces.IXMLRPCRequestFactory)
 class XMLRPCRequest(zope.publisher.xmlrpc.XMLRPCRequest):
 
+    _retried = False
+
     def _createResponse(self):
         return XMLRPCResponse()
+
+    def retry(self):
+        self._retried = True
+        return super().retry()
+
+    def close(self):
+        # zope.publisher drops the copy of a large body (a temporary file)
+        # without closing it. A retried request still reads from it.
+        cache = getattr(self._body_instream, 'cacheStream', None)
+        super().close()
+        if cache is not None and not self._retried:
+            cache.close()
 
     def processInputs(self):
         limit = gocept.lms.settings.get().max_request_bytes
