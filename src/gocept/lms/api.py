@@ -27,6 +27,7 @@ import xmlrpc.client
 import BTrees.LLBTree
 import transaction
 import zope.app.publication.interfaces
+import zope.app.publication.xmlrpc
 import zope.component
 import zope.interface
 import zope.publisher.interfaces
@@ -555,6 +556,35 @@ class XMLRPCRequest(zope.publisher.xmlrpc.XMLRPCRequest):
                    signature(method)))
         self._args = args
         self.setPathSuffix(method.split('.'))
+
+
+class XMLRPCPublication(zope.app.publication.xmlrpc.XMLRPCPublication):
+
+    def handleException(self, object, request, exc_info,
+                        retry_allowed=True):
+        error = exc_info[1]
+        if isinstance(error, RequestError):
+            # The caller's mistake, answered with a Fault that says what
+            # to change: worth a line in the log, not a traceback.
+            transaction.abort()
+            log.info('Refused an XML-RPC request from %s: %s',
+                     request.get('REMOTE_ADDR', '?'), error.message)
+            request.response.reset()
+            request.response.handleException(exc_info)
+            return
+        super().handleException(object, request, exc_info, retry_allowed)
+
+
+@zope.interface.implementer(
+    zope.app.publication.interfaces.IRequestPublicationFactory)
+class XMLRPCFactory:
+    """Every POST of text/xml: the LMS's request and publication."""
+
+    def canHandle(self, environment):
+        return True
+
+    def __call__(self):
+        return XMLRPCRequest, XMLRPCPublication
 
 
 class XMLRPCResponse(zope.publisher.xmlrpc.XMLRPCResponse):
