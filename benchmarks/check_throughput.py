@@ -8,7 +8,8 @@ Every contestant runs in its own process too, so its peak RSS is its own.
 
 Run A, politeness off: URLs/s of the gocept.lms checking engine, of a raw
 aiohttp keep-alive client (what the server and this machine can do at
-all) and of LinkChecker (PyPI `linkchecker` in benchmarks/work/, installed
+all; with GET as the baselines in BENCHMARKS.md and with HEAD, which is
+what the engine sends) and of LinkChecker (PyPI `linkchecker` in benchmarks/work/, installed
 on first use), all with 20 in flight. Run B: the engine at 1 request per
 second per host; the policy limit is URLs / hosts seconds.
 
@@ -64,13 +65,14 @@ async def role_engine(args):
 
 async def role_raw(args):
     import aiohttp
+    method = 'HEAD' if args.role == 'raw-head' else 'GET'
     todo = iter(urls(args.count, args.port))
     statuses = {}
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
     async with aiohttp.ClientSession(connector=connector) as session:
         async def worker():
             for url in todo:
-                async with session.get(url) as resp:
+                async with session.request(method, url) as resp:
                     await resp.read()
                     statuses[resp.status] = statuses.get(resp.status, 0) + 1
         start = time.perf_counter()
@@ -87,7 +89,7 @@ def run_role(args):
 
 # --- orchestration ---------------------------------------------------------
 
-def measure(cmd, **kw):
+def measure(cmd, ok=(0,), **kw):
     """Run cmd; return (wall seconds, peak RSS MiB, stdout)."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, **kw)
@@ -95,7 +97,7 @@ def measure(cmd, **kw):
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
-    if proc.returncode:
+    if proc.returncode not in ok:
         raise RuntimeError(f'{cmd[:3]} failed with {proc.returncode}')
     return wall, usage.ru_maxrss / 1024, out.decode()
 
@@ -139,9 +141,21 @@ def linkchecker(args):
         f.write('</body></html>\n')
     os.chmod(page, 0o644)
     cmd = [exe, '-r', '1', '--check-extern', '-t', str(CONCURRENCY),
-           '--no-status', '-o', 'none', page]
-    wall, rss, _ = measure(cmd, stderr=subprocess.DEVNULL)
-    return dict(elapsed=wall, rss=rss, rate=args.count / wall)
+           '--no-status', '-o', 'csv', page]
+    # exit status 1: broken links found, as they should be
+    wall, rss, out = measure(cmd, ok=(0, 1), stderr=subprocess.DEVNULL)
+    # Without --verbose only failures are listed: exactly the 404s.
+    rows = [line for line in out.splitlines()
+            if line.startswith('http://127.0.1.')]
+    broken = sum(1 for line in rows if '404' in line.split(';')[3])
+    expected = sum(1 for url in urls(args.count, args.port)
+                   if '/missing/' in url)
+    if broken != expected or len(rows) != expected:
+        raise RuntimeError(f'LinkChecker reported {len(rows)} failures, '
+                           f'{broken} of them 404, expected {expected}:\n'
+                           f'{out[:2000]}')
+    return dict(elapsed=wall, rss=rss, rate=args.count / wall,
+                states={'404': broken})
 
 
 def start_server(args):
@@ -159,7 +173,7 @@ def start_server(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument('--role', choices=['engine', 'raw'])
+    parser.add_argument('--role', choices=['engine', 'raw', 'raw-head'])
     parser.add_argument('--port', type=int, default=8000)
     parser.add_argument('--count', type=int, default=10000)
     parser.add_argument('--rate', type=float, default=0)
@@ -175,13 +189,12 @@ def main():
         report = {}
         rounds = []
         for n in range(args.repeat):
-            rounds.append(dict(
-                raw=contestant('raw', args),
-                engine=contestant('engine', args)))
-            print(f'round {n + 1}: raw {rounds[-1]["raw"]["rate"]:.0f}/s, '
-                  f'engine {rounds[-1]["engine"]["rate"]:.0f}/s',
-                  file=sys.stderr)
-        for name in ('raw', 'engine'):
+            rounds.append({name: contestant(name, args)
+                           for name in ('raw', 'raw-head', 'engine')})
+            print(f'round {n + 1}: ' + ', '.join(
+                f'{name} {r["rate"]:.0f}/s' for name, r in rounds[-1].items()),
+                file=sys.stderr)
+        for name in ('raw', 'raw-head', 'engine'):
             report[name] = dict(
                 rate=statistics.median(r[name]['rate'] for r in rounds),
                 rss=max(r[name]['rss'] for r in rounds),
@@ -207,13 +220,18 @@ def print_report(report, args):
           f'flight (median of {args.repeat}):')
     print(f'  raw aiohttp keep-alive GET  {raw["rate"]:7.0f} URLs/s  '
           f'peak RSS {raw["rss"]:4.0f} MiB')
-    print(f'  gocept.lms engine           {eng["rate"]:7.0f} URLs/s  '
+    head = report['raw-head']
+    print(f'  raw aiohttp keep-alive HEAD {head["rate"]:7.0f} URLs/s  '
+          f'peak RSS {head["rss"]:4.0f} MiB')
+    print(f'  gocept.lms engine (HEAD)    {eng["rate"]:7.0f} URLs/s  '
           f'peak RSS {eng["rss"]:4.0f} MiB  states {eng["states"]}')
-    print(f'  engine / raw ceiling        {eng["rate"] / raw["rate"]:7.2f}')
+    print(f'  engine / raw GET, raw HEAD  {eng["rate"] / raw["rate"]:7.2f}, '
+          f'{eng["rate"] / head["rate"]:.2f}')
     if 'linkchecker' in report:
         lc = report['linkchecker']
         print(f'  LinkChecker 10.6            {lc["rate"]:7.0f} URLs/s  '
-              f'peak RSS {lc["rss"]:4.0f} MiB (wall {lc["elapsed"]:.1f} s)')
+              f'peak RSS {lc["rss"]:4.0f} MiB  states {lc["states"]} '
+              f'(wall {lc["elapsed"]:.1f} s)')
         print(f'  engine / LinkChecker        '
               f'{eng["rate"] / lc["rate"]:7.1f}')
     if 'b' in report:

@@ -1,0 +1,12 @@
+"""Checking links over the network: what happened, and what it means.
+
+policy   pure: outcome + history -> state, reason, next check (policy.txt)
+guard    which addresses may be contacted; resolves names for aiohttp/FTP
+http     http/https: HEAD then GET, manual redirects, timeouts, Retry-After
+ftp      ftp: login, file download starts / directory listed
+mailto   mailto: address syntax, optional MX lookup
+engine   CheckerSettings, Checker, check_many: concurrency and pacing
+
+Nothing here touches the database; the checker process feeds `engine` with
+``(key, url, history)`` items and stores the `engine.Result`s it yields.
+"""

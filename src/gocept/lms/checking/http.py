@@ -200,7 +200,9 @@ async def check_http(session, url, settings, address_policy,
     the requests per host (see `NoPacing`).
     """
     try:
-        current = yarl.URL(url)
+        # fragments never reach the server; dropping them keeps loop
+        # detection exact
+        current = yarl.URL(url).with_fragment(None)
     except (ValueError, TypeError) as e:
         return Outcome(p.KIND_INVALID, f'invalid URL: {e}')
     seen = {current}
@@ -246,11 +248,14 @@ async def check_http(session, url, settings, address_policy,
         location = resp.headers.get('Location')
         if 300 <= status < 400 and status != 304 and location:
             if method == 'GET':
-                await _drain(resp, settings.body_cap)
+                try:
+                    await _drain(resp, settings.body_cap)
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    pass    # the Location header is all we need
             else:
                 resp.release()
             try:
-                target = current.join(yarl.URL(location))
+                target = current.join(yarl.URL(location)).with_fragment(None)
             except (ValueError, TypeError):
                 return Outcome(p.KIND_REDIRECT,
                                f'{status} redirect to an invalid URL: '

@@ -119,8 +119,6 @@ async def check_mailto(url, settings, resolver=None, mx_lookup=None):
                                f'mail domain {domain} does not exist')
             return Outcome(p.KIND_DNS, f'DNS lookup of {domain} failed: {e}')
         except OSError as e:
-            # The address guard may refuse the domain's address: that says
-            # nothing about mail, the MX is what counts.
             return Outcome(p.KIND_DNS, f'DNS lookup of {domain} failed: {e}')
         if not takes_mail:
             return Outcome(p.KIND_PERMANENT,

@@ -176,6 +176,8 @@ def decide(outcome, history, now, settings=PolicySettings()):
     if history is None:
         since, failures, unavailable = now, 1, False
     else:
+        # a plain tuple read back from storage is as good
+        history = History(*history)
         since = history.since
         failures = history.failures + 1
         unavailable = history.unavailable
