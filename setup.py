@@ -65,6 +65,8 @@ setup(
             'web = gocept.lms.scripts:web_main',
             'lms = gocept.lms.scripts:lms_main',
             'checker = gocept.lms.scripts:checker_main',
+            'notifier = gocept.lms.scripts:notifier_main',
+            'mailqueue = gocept.lms.mail:queue_main',
         ],
     },
 )

@@ -47,10 +47,16 @@ class LMS(zope.site.folder.Folder):
 
     def __init__(self):
         super().__init__()
-        sm = zope.site.site.LocalSiteManager(self)
-        self.setSiteManager(sm)
-        default = sm['default']
-        for name, iface, factory in UTILITIES:
+        self.setSiteManager(zope.site.site.LocalSiteManager(self))
+        install_missing_utilities(self)
+
+
+def install_missing_utilities(site):
+    """Create and register the utilities the site does not have yet."""
+    sm = site.getSiteManager()
+    default = sm['default']
+    for name, iface, factory in UTILITIES:
+        if name not in default:
             default[name] = factory()
             sm.registerUtility(default[name], iface)
 

@@ -71,7 +71,9 @@ class Runner:
 
     def _in_transaction(self, site_name, work):
         """Run work(site manager) in its own transaction, with retries."""
-        tm = transaction.TransactionManager()
+        # The thread's own manager: whatever joins the transaction (a
+        # mail delivery, say) must find it through transaction.get().
+        tm = transaction.manager
         for attempt in range(ATTEMPTS):
             connection = self.db.open(tm)
             try:

@@ -1,6 +1,7 @@
 """Clients, the client provider and the per-client sync/notification state."""
 
 import concurrent.futures
+import time
 
 import BTrees.LLBTree
 import persistent
@@ -10,6 +11,7 @@ import zope.component
 import zope.container.btree
 import zope.container.contained
 import zope.interface
+import zope.lifecycleevent.interfaces
 
 import gocept.lms.interfaces
 import gocept.lms.secrets
@@ -77,7 +79,7 @@ class Client(zope.container.contained.Contained, persistent.Persistent):
             if url.id in self._url_ids:
                 self._url_ids.remove(url.id)
             if url.id in pending:
-                pending.remove(url.id)
+                del pending[url.id]
             if self.id in url.clients:
                 url.clients = url.clients - {self.id}
             if not url.clients:
@@ -102,6 +104,9 @@ class Client(zope.container.contained.Contained, persistent.Persistent):
 
     def notify_all(self):
         return self._send_states(self._url_ids)
+
+    def notify_keys(self, keys):
+        return self._send_states(keys)
 
     def _send_states(self, ids):
         provider = zope.component.getUtility(
@@ -182,14 +187,30 @@ class Notifications(zope.container.contained.Contained,
 
     enabled = True
     last = None
+    last_attempt = None
+    last_error = None
     failed = 0
 
     def __init__(self):
-        self.pending = BTrees.LLBTree.LLTreeSet()
+        self.pending = BTrees.LLBTree.LLBTree()
 
 
 notifications = zope.annotation.factory(
     Notifications, 'gocept.lms.notifications')
+
+
+@zope.component.adapter(
+    gocept.lms.interfaces.IClient,
+    zope.lifecycleevent.interfaces.IObjectAddedEvent)
+def create_client_state(client, event):
+    """Create the per-client state with the client.
+
+    The annotation adapters would create it on first use otherwise, and a
+    process that only reads (the notifier looking for due clients) would
+    then write the client, colliding with whoever else does.
+    """
+    gocept.lms.interfaces.INotifications(client)
+    gocept.lms.interfaces.ISynchronization(client)
 
 
 @zope.component.adapter(gocept.lms.interfaces.IURLStateChangedEvent)
@@ -198,8 +219,11 @@ def remember_state_change(event):
     # Looked up from the URL, so a process need not have set the site.
     clients = zope.component.getUtility(
         gocept.lms.interfaces.IClientProvider, context=event.url)
+    # The change time tells the notifier whether a URL changed again while
+    # its previous state was on the way to the client.
+    changed = time.time_ns() // 1000
     for client_id in event.url.clients:
         client = clients.get(client_id)
         if client is not None:
-            gocept.lms.interfaces.INotifications(client).pending.insert(
-                event.url.id)
+            gocept.lms.interfaces.INotifications(client).pending[
+                event.url.id] = changed

@@ -300,12 +300,26 @@ class INotifications(zope.interface.Interface):
     last = zope.schema.Datetime(
         title='Last successful push', required=False)
 
+    last_attempt = zope.schema.Datetime(
+        title='Start of the last push, failed or not', required=False)
+
     failed = zope.schema.Int(
         title='Failed pushes in a row', default=0)
 
+    last_error = zope.schema.TextLine(
+        title='Why the last push failed', required=False)
+
     pending = zope.interface.Attribute(
-        'BTrees set of the keys of URLs whose state changed since the '
-        'last successful push.')
+        'BTree mapping the keys of URLs whose state changed since the '
+        'last successful push to the time of the change (microseconds).')
+
+
+class INotificationsDisabledEvent(zope.interface.Interface):
+    """Notifications of a client were switched off after failed pushes."""
+
+    client = zope.interface.Attribute('The IClient')
+    failures = zope.interface.Attribute('Failed pushes in a row')
+    error = zope.interface.Attribute('The last error, as text')
 
 
 class ICallbackTransport(zope.interface.Interface):
@@ -361,6 +375,20 @@ class ISettings(zope.interface.Interface):
 
     callback_batch_size = zope.schema.Int(
         title='States per updateManyStates call', default=1000, min=1)
+
+    notify_interval = zope.schema.Float(
+        title='Seconds between two pushes to one client', default=15.0)
+
+    notify_max_failures = zope.schema.Int(
+        title='Failed pushes in a row that switch notifications off',
+        default=20, min=1)
+
+    notify_workers = zope.schema.Int(
+        title='Clients the notifier pushes to at the same time',
+        default=4, min=1)
+
+    notify_poll = zope.schema.Float(
+        title='Seconds between two rounds of the notifier', default=5.0)
 
     check_claim_size = zope.schema.Int(
         title='URLs bin/checker takes from the schedule at a time',

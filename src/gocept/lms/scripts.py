@@ -143,8 +143,11 @@ def web_main(argv=None):
     app = zope.app.wsgi.WSGIPublisherApplication(db)
     settings = gocept.lms.settings.get()
     log.info('Serving on http://%s/', settings.http_address)
+    # waitress would buffer up to 1 GB of a request body before the
+    # application can refuse it.
     waitress.serve(app, listen=settings.http_address, threads=args.threads,
-                   ident='gocept.lms')
+                   ident='gocept.lms',
+                   max_request_body_size=settings.max_request_bytes)
 
 
 ADMIN_ZCML = '''\
@@ -157,6 +160,18 @@ ADMIN_ZCML = '''\
   <grant role="zope.Manager" principal="lms.admin" />
 </configure>
 '''
+
+
+def ensure_admin_secret(path):
+    """Create the admin secret for the management API unless it exists."""
+    import secrets
+    if os.path.exists(path):
+        return None
+    secret = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        f.write(secret + '\n')
+    return secret
 
 
 def ensure_admin(etc='etc', var='var'):
@@ -204,6 +219,9 @@ def lms_main(argv=None):
         print('First start: the ZMI login is admin / %s '
               '(also in var/initial-admin-password; change it in '
               'etc/admin.zcml).' % password)
+    if ensure_admin_secret(os.path.join('var', 'admin-secret')):
+        print('First start: the admin secret for registerClient and the '
+              'other management calls is in var/admin-secret.')
     import supervisor.supervisord
     print('Starting the LMS (logs in var/log/, Ctrl-C stops everything).')
     return supervisor.supervisord.main(['-n', '-c', config])
@@ -230,6 +248,37 @@ def checker_main(argv=None):
     try:
         stats = asyncio.run(runner.run(once=args.once))
         log.info('checker done: %s', stats)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        db.close()
+    return EXIT_OK
+
+
+def notifier_main(argv=None):
+    import gocept.lms.notify
+    parser = argparse.ArgumentParser(
+        prog='notifier',
+        description='Push state changes to the clients. Runs as a daemon '
+                    'unless --once is given.')
+    parser.add_argument('-C', '--config', default=DEFAULT_CONFIG)
+    parser.add_argument('--once', action='store_true',
+                        help='push to every due client once, then exit')
+    parser.add_argument('-q', '--quiet', action='store_true')
+    args = parser.parse_args(argv)
+    try:
+        db = open_database(args.config, quiet=args.quiet)
+    except (ZConfig.ConfigurationError, OSError) as e:
+        print('notifier: cannot start: %s' % e, file=sys.stderr)
+        return EXIT_CONFIG
+    notifier = gocept.lms.notify.Notifier(db)
+    try:
+        if args.once:
+            results = notifier.run_once()
+            log.info('notifier done: %d clients, %d states sent',
+                     len(results), sum(results.values()))
+        else:
+            notifier.run()
     except KeyboardInterrupt:
         pass
     finally:

@@ -104,8 +104,8 @@ class Synchronization(zope.container.contained.Contained,
         notified = client.notify_all()
         # Everything that waited for the notifier went out just now.
         pending = INotifications(client).pending
-        for key in list(pending):
-            pending.remove(key)
+        for key in list(pending.keys()):
+            del pending[key]
 
         self.last = self.last_attempt = now
         self.force = False

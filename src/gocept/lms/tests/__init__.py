@@ -119,8 +119,41 @@ class FunctionalLayer(zope.app.wsgi.testlayer.BrowserLayer):
 functional_layer = FunctionalLayer(gocept.lms, 'ftesting.zcml')
 
 
+_saved_config = []
+
+
+def configure(**settings):
+    """Change product settings (`sync_interval=1`) until the test ends."""
+    config = functional_layer.config
+    if not _saved_config:
+        _saved_config.append(dict(config))
+    config.update({k.replace('_', '-'): str(v) for k, v in settings.items()})
+
+
+def restore_configuration():
+    if _saved_config:
+        functional_layer.config.clear()
+        functional_layer.config.update(_saved_config.pop())
+
+
+_smtp_sinks = []
+
+
+def start_smtp_server():
+    """An SMTP server on 127.0.0.1 that receives the LMS's mails until the
+    test ends; `wait_for_messages(n)` returns the messages once n came."""
+    from gocept.lms.tests.servers import install_smtp_sink
+    sink = install_smtp_sink()
+    _smtp_sinks.append(sink)
+    return sink
+
+
 def doctest_teardown(test=None):
+    from gocept.lms.tests.servers import uninstall_smtp_sink
     uninstall_xmlrpcdummy()
+    restore_configuration()
+    while _smtp_sinks:
+        uninstall_smtp_sink(_smtp_sinks.pop())
     zope.component.hooks.setSite(None)
 
 

@@ -1,10 +1,13 @@
-"""Real processes for end-to-end tests: a ZEO server and the LMS scripts."""
+"""Real processes and servers for end-to-end tests: a ZEO server, the LMS
+scripts, a client's XML-RPC callback, a web server to check."""
 
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+import xmlrpc.server
 
 import gocept.lms
 
@@ -122,3 +125,50 @@ class WebServerThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
+
+
+class Handler(xmlrpc.server.SimpleXMLRPCRequestHandler):
+    rpc_paths = ('/db/',)
+
+
+class CallbackServer:
+    """A client's XML-RPC callback that checks the credentials it gets."""
+
+    def __init__(self, client_id, password, links, port=0):
+        self.client_id, self.password, self.links = client_id, password, links
+        self.received = []
+        self.calls = []
+        # called with each batch of states, in the server's thread
+        self.on_update = None
+        self.server = xmlrpc.server.SimpleXMLRPCServer(
+            ('127.0.0.1', port), requestHandler=Handler, logRequests=False)
+        self.port = self.server.server_address[1]
+        self.server.register_function(
+            self.xmlrpc_getAllLinks, 'xmlrpc_getAllLinks')
+        self.server.register_function(
+            self.updateManyStates, 'updateManyStates')
+        self.url = 'http://127.0.0.1:%d/db/' % self.port
+        self.thread = threading.Thread(target=self.server.serve_forever)
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _auth(self, client_id, password):
+        if (client_id, password) != (self.client_id, self.password):
+            raise ValueError('wrong credentials')
+
+    def xmlrpc_getAllLinks(self, client_id, password):
+        self._auth(client_id, password)
+        self.calls.append('getAllLinks')
+        return self.links
+
+    def updateManyStates(self, client_id, password, states):
+        self._auth(client_id, password)
+        self.calls.append('updateManyStates %d' % len(states))
+        self.received.extend(states)
+        if self.on_update is not None:
+            self.on_update(states)
+        return True
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()

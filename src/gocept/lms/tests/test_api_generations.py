@@ -8,6 +8,7 @@ import zope.component.hooks
 import zope.generations.generations
 
 import gocept.lms.client
+import gocept.lms.generations
 import gocept.lms.interfaces
 import gocept.lms.tests
 
@@ -46,4 +47,5 @@ class Evolve1Test(unittest.TestCase):
         self.assertEqual('plain-secret', old.callback_password())
         self.assertTrue(clients['new'].check_password('new-secret'))
         self.assertEqual(
-            1, connection.root()['zope.generations']['gocept.lms'])
+            gocept.lms.generations.manager.generation,
+            connection.root()['zope.generations']['gocept.lms'])

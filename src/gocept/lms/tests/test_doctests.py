@@ -18,6 +18,7 @@ FUNCTIONAL = [
     'api.txt',
     'model.txt',
     'checker.txt',
+    'notify.txt',
 ]
 
 

@@ -3,9 +3,7 @@
 
 import os
 import tempfile
-import threading
 import unittest
-import xmlrpc.server
 
 import transaction
 import ZEO
@@ -19,48 +17,7 @@ import gocept.lms.tests
 from gocept.lms.interfaces import IClientProvider, IURLProvider
 from gocept.lms.interfaces import ISynchronization
 from gocept.lms.tests import processes
-
-
-class Handler(xmlrpc.server.SimpleXMLRPCRequestHandler):
-    rpc_paths = ('/db/',)
-
-
-class CallbackServer:
-    """A client's XML-RPC callback that checks the credentials it gets."""
-
-    def __init__(self, client_id, password, links):
-        self.client_id, self.password, self.links = client_id, password, links
-        self.received = []
-        self.calls = []
-        self.server = xmlrpc.server.SimpleXMLRPCServer(
-            ('127.0.0.1', 0), requestHandler=Handler, logRequests=False)
-        self.server.register_function(
-            self.xmlrpc_getAllLinks, 'xmlrpc_getAllLinks')
-        self.server.register_function(
-            self.updateManyStates, 'updateManyStates')
-        self.url = 'http://127.0.0.1:%d/db/' % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever)
-        self.thread.daemon = True
-        self.thread.start()
-
-    def _auth(self, client_id, password):
-        if (client_id, password) != (self.client_id, self.password):
-            raise ValueError('wrong credentials')
-
-    def xmlrpc_getAllLinks(self, client_id, password):
-        self._auth(client_id, password)
-        self.calls.append('getAllLinks')
-        return self.links
-
-    def updateManyStates(self, client_id, password, states):
-        self._auth(client_id, password)
-        self.calls.append('updateManyStates %d' % len(states))
-        self.received.extend(states)
-        return True
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+from gocept.lms.tests.processes import CallbackServer
 
 
 class SyncScriptTest(unittest.TestCase):

@@ -1,0 +1,37 @@
+"""Give every LMS site the schedule of URL checks.
+
+Sites created before the schedule existed lack the utility; every URL they
+hold is due at once, so the checker gets to all of them.
+"""
+
+import logging
+
+import zope.generations.utility
+
+import gocept.lms.app
+import gocept.lms.interfaces
+
+
+log = logging.getLogger(__name__)
+
+
+def evolve(context):
+    root = zope.generations.utility.getRootFolder(context)
+    for site in root.values():
+        if gocept.lms.interfaces.ILMS.providedBy(site):
+            add_schedule(site)
+
+
+def add_schedule(site):
+    sm = site.getSiteManager()
+    if sm.queryUtility(gocept.lms.interfaces.ISchedule) is not None:
+        return False
+    gocept.lms.app.install_missing_utilities(site)
+    schedule = sm.getUtility(gocept.lms.interfaces.ISchedule)
+    urls = sm.queryUtility(gocept.lms.interfaces.IURLProvider)
+    count = 0
+    for key in (urls.keys() if urls is not None else ()):
+        schedule.schedule(int(key), 0)
+        count += 1
+    log.info('%s: schedule added, %d URLs due', site.__name__, count)
+    return True

@@ -1,0 +1,200 @@
+"""The notifier: pushes state changes to the clients.
+
+Each client has a pending map, URL key -> when its state last changed,
+filled whenever a subscribed URL changes its state. A push of one client:
+
+1. read the pending map and the current states (one short transaction);
+2. send the states with updateManyStates, in batches (no transaction open);
+3. in a new transaction, remove each pushed key whose change time is still
+   the one read in step 1.
+
+A URL that changes again during step 2 gets a new change time, so step 3
+keeps it and the next push sends the new state: no change is ever lost. If
+step 2 fails, nothing is removed; `failed` counts the failures in a row and
+at `notify-max-failures` notifications are switched off, the contact gets a
+mail and an INotificationsDisabledEvent fires.
+"""
+
+import concurrent.futures
+import datetime
+import logging
+import time
+
+import transaction
+import zope.app.publication.zopepublication
+import zope.component
+import zope.event
+import zope.interface
+from ZODB.POSException import ConflictError
+
+import gocept.lms.interfaces
+import gocept.lms.settings
+from gocept.lms.interfaces import IClientProvider, INotifications
+
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 5
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+@zope.interface.implementer(gocept.lms.interfaces.INotificationsDisabledEvent)
+class NotificationsDisabledEvent:
+
+    def __init__(self, client, failures, error):
+        self.client = client
+        self.failures = failures
+        self.error = error
+
+
+def due(notifications, now, min_interval):
+    """Whether a client should get a push at `now`."""
+    if not notifications.enabled or not len(notifications.pending):
+        return False
+    last = notifications.last_attempt
+    return last is None or (now - last).total_seconds() >= min_interval
+
+
+class Notifier:
+    """Pushes the pending changes of every client of every LMS site."""
+
+    def __init__(self, db, settings=None):
+        self.db = db
+        self.settings = settings or gocept.lms.settings.get()
+
+    def _open(self, tm, site_name):
+        connection = self.db.open(tm)
+        root = connection.root()[
+            zope.app.publication.zopepublication.ZopePublication.root_name]
+        return connection, root[site_name]
+
+    def _retrying(self, site_name, work):
+        # The thread's own manager: whatever joins the transaction (a
+        # mail delivery, say) must find it through transaction.get().
+        tm = transaction.manager
+        for attempt in range(ATTEMPTS):
+            connection, site = self._open(tm, site_name)
+            try:
+                with tm:
+                    return work(site.getSiteManager().getUtility(
+                        IClientProvider))
+            except ConflictError:
+                if attempt + 1 == ATTEMPTS:
+                    raise
+            finally:
+                connection.close()
+
+    def due_clients(self, site_name, now):
+        min_interval = self.settings.notify_interval
+
+        def work(clients):
+            return [c.id for c in clients.values()
+                    if due(INotifications(c), now, min_interval)]
+        return self._retrying(site_name, work)
+
+    def push(self, site_name, client_id, now=None):
+        """Push one client's pending changes; return the number sent."""
+        now = now or utcnow()
+
+        def read(clients):
+            client = clients.get(client_id)
+            if client is None:
+                return None
+            notifications = INotifications(client)
+            notifications.last_attempt = now
+            return dict(notifications.pending.items())
+        snapshot = self._retrying(site_name, read)
+        if not snapshot:
+            return 0
+
+        # Reading only: the states go out from a snapshot, and no
+        # transaction stays open while the client takes its time.
+        tm = transaction.manager
+        tm.begin()
+        connection, site = self._open(tm, site_name)
+        error = None
+        try:
+            client = site.getSiteManager().getUtility(
+                IClientProvider).get(client_id)
+            sent = client.notify_keys(sorted(snapshot))
+        except Exception as e:
+            error = e
+        finally:
+            tm.abort()
+            connection.close()
+
+        if error is not None:
+            self._retrying(site_name, lambda clients: self._failed(
+                clients.get(client_id), error))
+            return 0
+
+        def done(clients):
+            client = clients.get(client_id)
+            if client is None:
+                return
+            notifications = INotifications(client)
+            pending = notifications.pending
+            for key, changed in snapshot.items():
+                if pending.get(key) == changed:
+                    del pending[key]
+            notifications.last = now
+            notifications.failed = 0
+        self._retrying(site_name, done)
+        log.info('%s: %d states sent', client_id, sent)
+        return sent
+
+    def _failed(self, client, error):
+        if client is None:
+            return
+        notifications = INotifications(client)
+        notifications.failed += 1
+        text = '%s: %s' % (type(error).__name__, error)
+        notifications.last_error = text[:500]
+        log.warning('%s: push failed (%d in a row): %s',
+                    client.id, notifications.failed, text)
+        if notifications.failed >= self.settings.notify_max_failures:
+            notifications.enabled = False
+            log.error('%s: notifications disabled after %d failures',
+                      client.id, notifications.failed)
+            zope.event.notify(NotificationsDisabledEvent(
+                client, notifications.failed, text))
+
+    def run_once(self, now=None, workers=None):
+        """Push to every due client; return {client id: states sent}."""
+        now = now or utcnow()
+        connection = self.db.open()
+        try:
+            import gocept.lms.checker
+            sites = gocept.lms.checker.lms_sites(connection)
+        finally:
+            connection.close()
+        jobs = [(site, client_id) for site in sites
+                for client_id in self.due_clients(site, now)]
+        results = {}
+        workers = workers or self.settings.notify_workers
+        # A client that hangs until its timeout must not hold up the rest.
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            futures = {pool.submit(self.push, site, client_id, now): client_id
+                       for site, client_id in jobs}
+            for future in concurrent.futures.as_completed(futures):
+                results[futures[future]] = future.result()
+        return results
+
+    def run(self, poll=None):
+        poll = poll or self.settings.notify_poll
+        while True:
+            started = time.monotonic()
+            try:
+                self.run_once()
+            except Exception:
+                log.exception('notifier round failed')
+            time.sleep(max(0.0, poll - (time.monotonic() - started)))
+
+
+@zope.component.adapter(gocept.lms.interfaces.INotificationsDisabledEvent)
+def mail_notifications_disabled(event):
+    import gocept.lms.mail
+    gocept.lms.mail.send_notifications_disabled(event.client, event.failures)
