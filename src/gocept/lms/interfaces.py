@@ -87,10 +87,15 @@ class IURLStateChangedEvent(zope.interface.Interface):
     old_state = zope.interface.Attribute('The state before')
 
 
-class IURLAddedEvent(zope.interface.Interface):
-    """A URL was added to the URL provider (it still has to be checked)."""
+class IURLsAddedEvent(zope.interface.Interface):
+    """URLs were added to the URL provider (they still have to be checked).
 
-    url = zope.interface.Attribute('The IURL object')
+    One event per call of add, add_multiple or add_ids, for all the URLs
+    it created.
+    """
+
+    provider = zope.interface.Attribute('The IURLProvider')
+    urls = zope.interface.Attribute('List of the new IURL objects')
 
 
 class IURLRemovedEvent(zope.interface.Interface):

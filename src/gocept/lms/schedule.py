@@ -82,12 +82,13 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
         return count
 
 
-@zope.component.adapter(gocept.lms.interfaces.IURLAddedEvent)
-def schedule_new_url(event):
-    """A new URL is due at once: clients want to see its state soon."""
+@zope.component.adapter(gocept.lms.interfaces.IURLsAddedEvent)
+def schedule_new_urls(event):
+    """New URLs are due at once: clients want to see their states soon."""
     schedule = zope.component.getUtility(
-        gocept.lms.interfaces.ISchedule, context=event.url)
-    schedule.schedule(event.url.id, 0)
+        gocept.lms.interfaces.ISchedule, context=event.provider)
+    for url in event.urls:
+        schedule.schedule(url.id, 0)
 
 
 @zope.component.adapter(gocept.lms.interfaces.IURLRemovedEvent)

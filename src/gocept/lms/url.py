@@ -46,11 +46,12 @@ class URLStateChangedEvent:
         self.old_state = old_state
 
 
-@zope.interface.implementer(gocept.lms.interfaces.IURLAddedEvent)
-class URLAddedEvent:
+@zope.interface.implementer(gocept.lms.interfaces.IURLsAddedEvent)
+class URLsAddedEvent:
 
-    def __init__(self, url):
-        self.url = url
+    def __init__(self, provider, urls):
+        self.provider = provider
+        self.urls = urls
 
 
 @zope.interface.implementer(gocept.lms.interfaces.IURLRemovedEvent)
@@ -249,35 +250,53 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         key = self._ids.get(url)
         if key is not None:
             return URL(self, key)
-        key = self._new_key()
-        self._records[key] = (url,) + NEW_RECORD[1:]
-        self._ids[url] = key
-        self._length.change(1)
-        obj = URL(self, key)
-        zope.event.notify(URLAddedEvent(obj))
+        obj = self._create(url)
+        zope.event.notify(URLsAddedEvent(self, [obj]))
         return obj
 
     def add_multiple(self, urls):
-        result = []
-        seen = set()
+        result, new, seen = [], [], set()
+        get = self._ids.get
         for url in urls:
             if not is_valid(url) or url in seen:
                 continue
             seen.add(url)
-            result.append(self.add(url))
+            key = get(url)
+            if key is None:
+                obj = self._create(url)
+                new.append(obj)
+            else:
+                obj = URL(self, key)
+            result.append(obj)
+        if new:
+            zope.event.notify(URLsAddedEvent(self, new))
         return result
 
     def add_ids(self, urls):
         result = BTrees.LLBTree.LLTreeSet()
+        new = []
         get = self._ids.get
         for url in urls:
             if not is_valid(url):
                 continue
             key = get(url)
             if key is None:
-                key = self.add(url).id
+                obj = self._create(url)
+                new.append(obj)
+                key = obj.id
             result.insert(key)
+        if new:
+            zope.event.notify(URLsAddedEvent(self, new))
         return result
+
+    def _create(self, url):
+        # One event for all URLs of a call (by the callers): subscribers
+        # such as the schedule then look themselves up once, not per URL.
+        key = self._new_key()
+        self._records[key] = (url,) + NEW_RECORD[1:]
+        self._ids[url] = key
+        self._length.change(1)
+        return URL(self, key)
 
     def state_rows(self, ids):
         """`[url, state, reason]` for each key, as clients get them."""

@@ -268,11 +268,10 @@ class URLs(APITestCase):
         # aborts the transaction: no URL of the call is kept.
         calls = []
 
-        @zope.component.adapter(gocept.lms.interfaces.IURLAddedEvent)
+        @zope.component.adapter(gocept.lms.interfaces.IURLsAddedEvent)
         def explode(event):
-            calls.append(event.url.url)
-            if len(calls) == 3:
-                raise RuntimeError('boom')
+            calls.extend(url.url for url in event.urls)
+            raise RuntimeError('boom')
         zope.component.provideHandler(explode)
         try:
             with self.assertRaises(xmlrpc.client.ProtocolError) as caught:
@@ -281,7 +280,7 @@ class URLs(APITestCase):
             self.assertEqual(500, caught.exception.errcode)
         finally:
             zope.component.getGlobalSiteManager().unregisterHandler(explode)
-        self.assertEqual(3, len(calls))
+        self.assertEqual(5, len(calls))
         self.assertEqual([], self.stored_urls())
         self.assertEqual(0, len(self.client().url_ids))
         self.assertStillServing()
