@@ -17,6 +17,7 @@ import zope.app.appsetup.interfaces
 
 import gocept.lms.client
 import gocept.lms.interfaces
+import gocept.lms.metrics
 import gocept.lms.schedule
 import gocept.lms.settings
 import gocept.lms.url
@@ -32,6 +33,8 @@ UTILITIES = (
      gocept.lms.url.URLProvider),
     ('schedule', gocept.lms.interfaces.ISchedule,
      gocept.lms.schedule.Schedule),
+    ('state-counts', gocept.lms.interfaces.IStateCounts,
+     gocept.lms.metrics.StateCounts),
 )
 
 

@@ -20,6 +20,7 @@ import zope.app.publication.zopepublication
 import zope.component
 from ZODB.POSException import ConflictError
 
+import gocept.lms.checkerstats
 import gocept.lms.checking.engine
 import gocept.lms.interfaces
 import gocept.lms.settings
@@ -154,11 +155,17 @@ class Runner:
         # database, the checks must not.
         self.writer = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix='lms-writer')
+        # Figures for the monitoring views (checkerstats.py); the web
+        # server cannot see this process's memory.
+        self.published = gocept.lms.checkerstats.CheckerStats(
+            self.checker_settings.concurrency)
         try:
-            async with gocept.lms.checking.engine.Checker(
-                    self.checker_settings, resolver=self.resolver,
-                    clock=self.clock) as checker:
-                return await self._rounds(checker, once)
+            async with gocept.lms.checkerstats.MeasuredChecker(
+                    self.published, self.checker_settings,
+                    resolver=self.resolver, clock=self.clock) as checker:
+                async with gocept.lms.checkerstats.Publisher(
+                        self.published, self.settings.check_stats_file):
+                    return await self._rounds(checker, once)
         finally:
             self.writer.shutdown()
 

@@ -102,6 +102,8 @@ class IURLRemovedEvent(zope.interface.Interface):
     """A URL was removed from the URL provider (no client needs it)."""
 
     url = zope.interface.Attribute('The IURL object')
+    state = zope.interface.Attribute(
+        'Its state when it was removed (the record is gone by then)')
 
 
 class IURLProvider(zope.interface.common.mapping.IEnumerableMapping):
@@ -187,6 +189,27 @@ class ISchedule(zope.interface.Interface):
 
     def backlog(now):
         """How many URLs are due at `now`."""
+
+
+class IStateCounts(zope.interface.Interface):
+    """How many URLs of a site are in each state (a local utility).
+
+    Kept up to date by subscribers of the URL events, so that monitoring
+    does not have to read every URL record to answer.
+    """
+
+    def __getitem__(state):
+        """The number of URLs in `state` (0 for an unknown state)."""
+
+    def counts():
+        """A dict mapping every state in STATES to its count."""
+
+    def change(state, delta):
+        """Add `delta` to the count of `state`."""
+
+    def recount(urls):
+        """Set the counts from the records of the IURLProvider `urls`
+        (reads every URL; for repairs and schema evolution)."""
 
 
 class InvalidURLError(ValueError):
@@ -411,6 +434,15 @@ class ISettings(zope.interface.Interface):
     check_poll = zope.schema.Float(
         title='Seconds the checker daemon sleeps when nothing is due',
         default=30.0)
+
+    check_stats_file = zope.schema.TextLine(
+        title='File where bin/checker publishes its figures',
+        description='Checks in flight and the check latency histogram, '
+                    'rewritten every few seconds and read by the @@metrics '
+                    'and @@munin-threadpool views of the web server, so '
+                    'both processes must see the same file. Empty: not '
+                    'published.',
+        default='var/checker-stats.json', required=False)
 
     secret_key_file = zope.schema.TextLine(
         title='File with the key that seals client passwords',

@@ -57,8 +57,9 @@ class URLsAddedEvent:
 @zope.interface.implementer(gocept.lms.interfaces.IURLRemovedEvent)
 class URLRemovedEvent:
 
-    def __init__(self, url):
+    def __init__(self, url, state=None):
         self.url = url
+        self.state = state
 
 
 # The fields of a URL record, as stored in URLProvider._records. Times are
@@ -315,7 +316,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         del self._records[url.id]
         del self._ids[record[URL_]]
         self._length.change(-1)
-        zope.event.notify(URLRemovedEvent(url))
+        zope.event.notify(URLRemovedEvent(url, record[STATE]))
 
     def _new_key(self):
         # Consecutive keys from a random start keep one transaction's new

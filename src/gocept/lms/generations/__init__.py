@@ -2,12 +2,13 @@
 
 Generation 1: client passwords are no longer stored in plaintext.
 Generation 2: every LMS site has the schedule of URL checks.
+Generation 3: every LMS site counts its URLs per state (for monitoring).
 """
 
 import zope.generations.generations
 
 
 manager = zope.generations.generations.SchemaManager(
-    minimum_generation=2,
-    generation=2,
+    minimum_generation=3,
+    generation=3,
     package_name='gocept.lms.generations')

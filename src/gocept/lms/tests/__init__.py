@@ -104,7 +104,9 @@ class FunctionalLayer(zope.app.wsgi.testlayer.BrowserLayer):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix='gocept.lms-test-')
         self.config = dict(
-            {'secret-key-file': os.path.join(self.tmp, 'secret.key')},
+            {'secret-key-file': os.path.join(self.tmp, 'secret.key'),
+             'check-stats-file': os.path.join(
+                 self.tmp, 'checker-stats.json')},
             **self.product_config)
         zope.app.appsetup.product.setProductConfiguration(
             'gocept.lms', self.config)

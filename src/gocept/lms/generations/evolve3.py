@@ -1,0 +1,36 @@
+"""Give every LMS site the per-state URL counters of the monitoring views.
+
+From now on subscribers keep them up to date; for the URLs a site already
+holds they are counted once here, which reads every URL record.
+"""
+
+import logging
+
+import zope.generations.utility
+
+import gocept.lms.app
+import gocept.lms.interfaces
+
+
+log = logging.getLogger(__name__)
+
+
+def evolve(context):
+    root = zope.generations.utility.getRootFolder(context)
+    for site in root.values():
+        if gocept.lms.interfaces.ILMS.providedBy(site):
+            add_state_counts(site)
+
+
+def add_state_counts(site):
+    sm = site.getSiteManager()
+    if sm.queryUtility(gocept.lms.interfaces.IStateCounts) is not None:
+        return False
+    gocept.lms.app.install_missing_utilities(site)
+    counts = sm.getUtility(gocept.lms.interfaces.IStateCounts)
+    urls = sm.queryUtility(gocept.lms.interfaces.IURLProvider)
+    if urls is not None:
+        counts.recount(urls)
+    log.info('%s: URL counts per state added: %s', site.__name__,
+             ', '.join('%s %d' % item for item in counts.counts().items()))
+    return True

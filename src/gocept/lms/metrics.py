@@ -1,0 +1,324 @@
+"""Monitoring: figures for Prometheus (`@@metrics`) and munin.
+
+Every view here answers from figures that are cheap to read: counters kept
+up to date as URLs come, go and change state (`StateCounts`), the length of
+the schedule's due range, one small record per client, and the file the
+checker process publishes (`checkerstats`). None reads all URL records, so
+a scrape costs the same with a thousand URLs as with a million.
+
+`metrics.txt` is the operator's guide to the figures.
+"""
+
+import time
+
+import BTrees.Length
+import persistent
+import zope.component
+import zope.container.contained
+import zope.interface
+import zope.security.proxy
+
+import gocept.lms.checkerstats
+import gocept.lms.interfaces
+import gocept.lms.settings
+from gocept.lms.interfaces import (
+    IClientProvider, INotifications, ISchedule, IStateCounts,
+    ISynchronization, IURLProvider, STATES, UNKNOWN)
+
+
+# Per-state counters
+
+@zope.interface.implementer(IStateCounts)
+class StateCounts(zope.container.contained.Contained, persistent.Persistent):
+    """One BTrees.Length per state.
+
+    The checker, the API and the syncer change counts from different
+    processes at the same time; Length resolves such conflicts by adding
+    up the changes, so counting adds no conflict errors.
+    """
+
+    def __init__(self):
+        self._counts = {state: BTrees.Length.Length() for state in STATES}
+
+    def __getitem__(self, state):
+        length = self._counts.get(state)
+        return 0 if length is None else length()
+
+    def counts(self):
+        return {state: self[state] for state in STATES}
+
+    def change(self, state, delta):
+        length = self._counts.get(state)
+        if length is None:
+            # Not one of STATES; update_check refuses those, so only a
+            # state added in a later version gets here.
+            length = self._counts[state] = BTrees.Length.Length()
+            self._p_changed = True
+        length.change(delta)
+
+    def recount(self, urls):
+        import gocept.lms.url
+        found = dict.fromkeys(self._counts, 0)
+        for record in urls._records.values():
+            state = record[gocept.lms.url.STATE]
+            found[state] = found.get(state, 0) + 1
+        for state, count in found.items():
+            if state not in self._counts:
+                self._counts[state] = BTrees.Length.Length()
+                self._p_changed = True
+            self._counts[state].set(count)
+
+
+def _counts(context):
+    return zope.component.queryUtility(IStateCounts, context=context)
+
+
+@zope.component.adapter(gocept.lms.interfaces.IURLsAddedEvent)
+def count_added(event):
+    counts = _counts(event.provider)
+    if counts is not None:  # a site not yet evolved to generation 3
+        counts.change(UNKNOWN, len(event.urls))
+
+
+@zope.component.adapter(gocept.lms.interfaces.IURLStateChangedEvent)
+def count_state_change(event):
+    counts = _counts(event.url)
+    if counts is not None:
+        counts.change(event.old_state, -1)
+        counts.change(event.url.state, 1)
+
+
+@zope.component.adapter(gocept.lms.interfaces.IURLRemovedEvent)
+def count_removed(event):
+    counts = _counts(event.url)
+    if counts is not None and event.state is not None:
+        counts.change(event.state, -1)
+
+
+# The Prometheus text format
+
+def _label_value(value):
+    return (str(value).replace('\\', r'\\').replace('"', r'\"')
+            .replace('\n', r'\n'))
+
+
+def _number(value):
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int):
+        return str(value)
+    if value != value:
+        return 'NaN'
+    return repr(float(value))
+
+
+class Exposition:
+    """Collects metric families and renders them as text."""
+
+    def __init__(self):
+        self.lines = []
+
+    def family(self, name, kind, help, samples):
+        """Add one family; `samples` are `(labels, value)` pairs or
+        `(suffix, labels, value)` triples (for histograms)."""
+        self.lines.append('# HELP %s %s' % (
+            name, help.replace('\\', r'\\').replace('\n', r'\n')))
+        self.lines.append('# TYPE %s %s' % (name, kind))
+        for sample in samples:
+            if len(sample) == 2:
+                suffix, (labels, value) = '', sample
+            else:
+                suffix, labels, value = sample
+            label_text = ','.join(
+                '%s="%s"' % (k, _label_value(v)) for k, v in labels)
+            self.lines.append('%s%s%s %s' % (
+                name, suffix, '{%s}' % label_text if label_text else '',
+                _number(value)))
+
+    def text(self):
+        return '\n'.join(self.lines) + '\n'
+
+
+# What the views report
+
+class Figures:
+    """The figures of one LMS site, read once per request."""
+
+    def __init__(self, site, now=None):
+        # The views are protected by their own permission; reading the
+        # utilities behind the site needs no further checks.
+        site = zope.security.proxy.removeSecurityProxy(site)
+        self.sm = site.getSiteManager()
+        self.now = time.time() if now is None else now
+        self.settings = gocept.lms.settings.get()
+
+    def backlog(self):
+        schedule = self.sm.queryUtility(ISchedule)
+        return 0 if schedule is None else schedule.backlog(self.now)
+
+    def checker(self):
+        """The checker's published figures, or None; `up` says whether
+        they are fresh."""
+        data = gocept.lms.checkerstats.read(self.settings.check_stats_file)
+        if data is None:
+            return None
+        age = max(0.0, self.now - data.get('updated', 0))
+        data['age'] = age
+        data['up'] = age <= gocept.lms.checkerstats.STALE_AFTER
+        return data
+
+    def in_flight(self):
+        data = self.checker()
+        # A checker that stopped publishing has nothing in flight; its
+        # last figure would be a guess.
+        return data['in_flight'] if data and data['up'] else 0
+
+
+def _since(now, when):
+    return None if when is None else max(0.0, now - when.timestamp())
+
+
+class Metrics:
+    """`@@metrics`: everything, in the Prometheus text format 0.0.4."""
+
+    def __init__(self, context, request):
+        self.context = context
+        self.request = request
+
+    def __call__(self):
+        figures = Figures(self.context)
+        out = Exposition()
+        self.site_figures(figures, out)
+        self.client_figures(figures, out)
+        self.checker_figures(figures, out)
+        self.request.response.setHeader(
+            'Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
+        self.request.response.setHeader('Cache-Control', 'no-store')
+        return out.text()
+
+    def site_figures(self, figures, out):
+        sm = figures.sm
+        urls = sm.queryUtility(IURLProvider)
+        clients = sm.queryUtility(IClientProvider)
+        out.family('lms_urls', 'gauge', 'URLs watched (all states).',
+                   [((), len(urls) if urls is not None else 0)])
+        counts = sm.queryUtility(IStateCounts)
+        if counts is not None:
+            out.family(
+                'lms_urls_by_state', 'gauge', 'URLs in each state.',
+                [((('state', state),), count)
+                 for state, count in sorted(counts.counts().items())])
+        out.family('lms_clients', 'gauge', 'Registered clients.',
+                   [((), len(clients) if clients is not None else 0)])
+        out.family('lms_check_backlog', 'gauge',
+                   'URLs due for a check now (the munin queue size).',
+                   [((), figures.backlog())])
+
+    def client_figures(self, figures, out):
+        clients = figures.sm.queryUtility(IClientProvider)
+        rows = []
+        for client in (clients.values() if clients is not None else ()):
+            rows.append((client.id, INotifications(client),
+                         ISynchronization(client)))
+        now = figures.now
+
+        def family(name, help, value):
+            samples = []
+            for client_id, notifications, sync in rows:
+                v = value(notifications, sync)
+                if v is not None:
+                    samples.append(((('client', client_id),), v))
+            out.family(name, 'gauge', help, samples)
+
+        family('lms_client_notifications_enabled',
+               'Whether state changes are pushed to the client (1) or '
+               'were switched off (0).',
+               lambda n, s: bool(n.enabled))
+        family('lms_client_notification_failures',
+               'Failed pushes to the client in a row (notifications are '
+               'switched off at notify-max-failures).',
+               lambda n, s: n.failed)
+        family('lms_client_seconds_since_notification',
+               'Seconds since the last successful push to the client '
+               '(absent: never).',
+               lambda n, s: _since(now, n.last))
+        family('lms_client_sync_failures',
+               'Failed syncs of the client since its last successful one.',
+               lambda n, s: s.failures)
+        family('lms_client_seconds_since_sync',
+               'Seconds since the start of the last successful sync of '
+               'the client (absent: never).',
+               lambda n, s: _since(now, s.last))
+
+    def checker_figures(self, figures, out):
+        data = figures.checker()
+        out.family('lms_checker_up', 'gauge',
+                   'Whether bin/checker published its figures within the '
+                   'last %d s.' % gocept.lms.checkerstats.STALE_AFTER,
+                   [((), bool(data and data['up']))])
+        if data is None:
+            return
+        out.family('lms_checker_stats_age_seconds', 'gauge',
+                   'Seconds since bin/checker last published its figures.',
+                   [((), data['age'])])
+        out.family('lms_checker_concurrency', 'gauge',
+                   'Most checks bin/checker runs at the same time.',
+                   [((), data.get('concurrency', 0))])
+        out.family('lms_checker_checks_in_flight', 'gauge',
+                   'Checks running now (the munin thread pool).',
+                   [((), figures.in_flight())])
+        out.family('lms_checker_checks_total', 'counter',
+                   'Checks finished since bin/checker started, by the '
+                   'resulting state.',
+                   [((('state', state),), count) for state, count
+                    in sorted(data.get('checks', {}).items())])
+        latency = data.get('latency')
+        if latency:
+            samples = []
+            cumulative = 0
+            for bound, count in zip(
+                    latency['bounds'] + ['+Inf'], latency['counts']):
+                cumulative += count
+                samples.append(('_bucket', (('le', _le(bound)),), cumulative))
+            samples.append(('_sum', (), latency['sum']))
+            samples.append(('_count', (), cumulative))
+            out.family('lms_checker_check_duration_seconds', 'histogram',
+                       'How long checks took, since bin/checker started '
+                       '(pacing waits before the first request excluded).',
+                       samples)
+
+
+def _le(bound):
+    return bound if isinstance(bound, str) else repr(float(bound))
+
+
+class MuninView:
+
+    def __init__(self, context, request):
+        self.context = context
+        self.request = request
+
+    def __call__(self):
+        self.request.response.setHeader(
+            'Content-Type', 'text/plain; charset=utf-8')
+        self.request.response.setHeader('Cache-Control', 'no-store')
+        return '%s:%d\n' % (self.label, self.value(Figures(self.context)))
+
+
+class MuninQueueSize(MuninView):
+    """`@@munin-queuesize`: URLs due for a check now."""
+
+    label = 'queue-size'
+
+    def value(self, figures):
+        return figures.backlog()
+
+
+class MuninThreadPool(MuninView):
+    """`@@munin-threadpool`: checks the checker runs right now (0 when it
+    is not running)."""
+
+    label = 'thread-pool'
+
+    def value(self, figures):
+        return figures.in_flight()
