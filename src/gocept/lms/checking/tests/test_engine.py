@@ -134,6 +134,16 @@ class EngineTests(helpers.ServerTestCase):
         self.assertEqual(before, len(self.server.log))
 
 
+class ConvenienceTests(unittest.TestCase):
+
+    def test_run_blocks_and_returns_results(self):
+        results = engine.run([(1, 'mailto:a@example.com', None),
+                              (2, 'news:comp.lang.python', None)])
+        self.assertEqual(
+            [(1, 'ok'), (2, 'unsupported protocol')],
+            sorted((r.key, r.state) for r in results))
+
+
 class PolitenessTests(helpers.ServerTestCase):
     """Pacing proven from the server's own arrival times per address."""
 

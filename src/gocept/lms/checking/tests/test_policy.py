@@ -20,6 +20,12 @@ class PolicyTests(unittest.TestCase):
         with self.assertRaises(AttributeError):
             d.history.failures = 7
 
+    def test_plain_tuple_history_is_accepted(self):
+        d = decide(http(404), (0.0, 1, 'http 404', False), DAY,
+                   self.settings)
+        self.assertEqual('unavailable', d.state)
+        self.assertEqual(policy.History(0.0, 2, 'http 404', True), d.history)
+
     def test_unavailable_needs_both_count_and_span(self):
         # many failures within a short time stay orange
         history = None
