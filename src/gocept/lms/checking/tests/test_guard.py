@@ -161,3 +161,27 @@ class RealSocketTests(helpers.ServerTestCase):
             result = await checker.check(self.forbidden.url('/ok'))
         self.assertEqual('ok', result.state)
         self.assertEqual(1, self.forbidden.connections)
+
+
+class RebindingTests(unittest.IsolatedAsyncioTestCase):
+
+    async def test_every_answer_is_checked_and_returned_as_checked(self):
+        # A name that answers allowed first and forbidden next (DNS
+        # rebinding): aiohttp connects to what `resolve` returns, and each
+        # answer passes the policy before it is returned.
+        answers = iter(['127.0.1.1', '127.0.0.2'])
+
+        class Flipping(guard.StaticResolver):
+            async def resolve(self, host, port=0, family=0):
+                self.mapping[host] = next(answers)
+                return await super().resolve(host, port, family)
+
+        resolver = guard.GuardedResolver(
+            AddressPolicy('127.0.1.0/24'), Flipping({}))
+        first = await resolver.resolve('flip.example', 80)
+        self.assertEqual(['127.0.1.1'], [i['host'] for i in first])
+        with self.assertRaises(Forbidden) as caught:
+            await resolver.resolve('flip.example', 80)
+        self.assertEqual(
+            'forbidden by policy: flip.example resolves to 127.0.0.2 '
+            '(loopback)', str(caught.exception))
