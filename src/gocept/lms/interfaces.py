@@ -487,6 +487,11 @@ class ISettings(zope.interface.Interface):
                     'at commit time.',
         default='var/mailqueue')
 
+    smtp_helo_name = zope.schema.ASCIILine(
+        title='Name the LMS greets the SMTP server with',
+        description='Empty: the fully qualified name of this host.',
+        default='', required=False)
+
     smtp_host = zope.schema.ASCIILine(
         title='SMTP server for outgoing mail', default='localhost')
 

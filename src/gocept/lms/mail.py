@@ -13,6 +13,8 @@ line is the subject.
 """
 
 import email.message
+import functools
+import smtplib
 import email.utils
 import os.path
 import re
@@ -51,8 +53,13 @@ def delivery():
 
 def mailer():
     settings = gocept.lms.settings.get()
-    return zope.sendmail.mailer.SMTPMailer(
+    result = zope.sendmail.mailer.SMTPMailer(
         settings.smtp_host, settings.smtp_port)
+    if settings.smtp_helo_name:
+        # Without it smtplib greets with socket.getfqdn(), a DNS lookup.
+        result.smtp = functools.partial(
+            smtplib.SMTP, local_hostname=settings.smtp_helo_name)
+    return result
 
 
 def queue_processor(interval=3.0, mailer=None):
