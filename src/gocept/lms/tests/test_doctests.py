@@ -19,6 +19,7 @@ FUNCTIONAL = [
     'model.txt',
     'checker.txt',
     'notify.txt',
+    'metrics.txt',
 ]
 
 
