@@ -67,6 +67,7 @@ setup(
             'checker = gocept.lms.scripts:checker_main',
             'notifier = gocept.lms.scripts:notifier_main',
             'mailqueue = gocept.lms.mail:queue_main',
+            'lms-demo = gocept.lms.demo:main',
         ],
     },
 )

@@ -433,7 +433,9 @@ class ISettings(zope.interface.Interface):
 
     check_poll = zope.schema.Float(
         title='Seconds the checker daemon sleeps when nothing is due',
-        default=30.0)
+        description='New URLs wait at most this long for their first '
+                    'check; a look for due work is one small read.',
+        default=5.0)
 
     check_stats_file = zope.schema.TextLine(
         title='File where bin/checker publishes its figures',

@@ -30,12 +30,11 @@ EXIT_CLIENT_FAILED = 1
 EXIT_CONFIG = 2
 
 
-def open_database(config_file, filestorage=None, quiet=False):
-    """Read etc/zope.conf, load the ZCML, open the database.
+def read_configuration(config_file, quiet=False):
+    """Read etc/zope.conf: product configuration and logging.
 
-    `filestorage` replaces the configured database (usually the ZEO client)
-    with a FileStorage at that path, for maintenance without a ZEO server.
-    `quiet` keeps the log to warnings and errors.
+    Returns the ZConfig options. `quiet` keeps the log to warnings and
+    errors.
     """
     schema = ZConfig.loadSchema(os.path.join(
         os.path.dirname(zope.app.appsetup.__file__), 'schema', 'schema.xml'))
@@ -47,6 +46,16 @@ def open_database(config_file, filestorage=None, quiet=False):
         logger()
     if quiet:
         logging.getLogger().setLevel(logging.WARNING)
+    return options
+
+
+def open_database(config_file, filestorage=None, quiet=False):
+    """Read etc/zope.conf, load the ZCML, open the database.
+
+    `filestorage` replaces the configured database (usually the ZEO client)
+    with a FileStorage at that path, for maintenance without a ZEO server.
+    """
+    options = read_configuration(config_file, quiet)
     zope.app.appsetup.appsetup.config(options.site_definition)
     if filestorage:
         db = ZODB.DB(ZODB.FileStorage.FileStorage(filestorage))
