@@ -13,8 +13,13 @@ what the engine sends) and of LinkChecker (PyPI `linkchecker` in benchmarks/work
 on first use), all with 20 in flight. Run B: the engine at 1 request per
 second per host; the policy limit is URLs / hosts seconds.
 
-Only loopback addresses are ever contacted. The engine measured here does
-not write to the database; results are only collected in memory.
+`checker-db` is the whole checker as bin/checker runs it: a ZEO client
+(of a real ZEO server over a FileStorage) that claims the due URLs from the
+schedule, checks them with the engine and writes states, reasons, next
+checks and the clients' pending notifications back in batched
+transactions. Its rate counts only checks whose results were committed.
+
+Only loopback addresses are ever contacted.
 """
 
 import argparse
@@ -81,9 +86,52 @@ async def role_raw(args):
     return dict(elapsed=elapsed, states=statuses)
 
 
+def open_lms(conf):
+    import gocept.lms.scripts
+    return gocept.lms.scripts.open_database(conf, quiet=True)
+
+
+def role_setup_db(args):
+    """Fill the database: one client subscribed to all URLs."""
+    import transaction
+    import zope.component.hooks
+    import gocept.lms.client
+    from gocept.lms.interfaces import IClientProvider, IURLProvider
+    db = open_lms(args.conf)
+    connection = db.open()
+    site = connection.root()['Application']['lms']
+    zope.component.hooks.setSite(site)
+    client = gocept.lms.client.Client('bench')
+    zope.component.getUtility(IClientProvider).add(client)
+    client.register_urls(zope.component.getUtility(IURLProvider).add_multiple(
+        urls(args.count, args.port)))
+    transaction.commit()
+    zope.component.hooks.setSite(None)
+    connection.close()
+    db.close()
+    return dict(elapsed=1, states={})  # not measured
+
+
+def role_checker_db(args):
+    import gocept.lms.checker
+    db = open_lms(args.conf)
+    runner = gocept.lms.checker.Runner(db)
+    start = time.perf_counter()
+    stats = asyncio.run(runner.run(once=True))
+    elapsed = time.perf_counter() - start
+    db.close()
+    return dict(elapsed=elapsed, states=dict(stats.states),
+                written=stats.written)
+
+
 def run_role(args):
-    result = asyncio.run(
-        role_engine(args) if args.role == 'engine' else role_raw(args))
+    if args.role == 'setup-db':
+        result = role_setup_db(args)
+    elif args.role == 'checker-db':
+        result = role_checker_db(args)
+    else:
+        result = asyncio.run(
+            role_engine(args) if args.role == 'engine' else role_raw(args))
     print(json.dumps(result))
 
 
@@ -105,6 +153,8 @@ def measure(cmd, ok=(0,), **kw):
 def contestant(role, args, rate=0):
     cmd = [sys.executable, __file__, '--role', role, '--port',
            str(args.port), '--count', str(args.count), '--rate', str(rate)]
+    if getattr(args, 'conf', None):
+        cmd += ['--conf', args.conf]
     wall, rss, out = measure(cmd, env=child_env())
     data = json.loads(out.strip().splitlines()[-1])
     data.update(rss=rss, rate=args.count / data['elapsed'])
@@ -158,6 +208,33 @@ def linkchecker(args):
                 states={'404': broken})
 
 
+def checker_with_database(args):
+    """bin/checker's work against a real ZEO server, median of rounds."""
+    from gocept.lms.tests import processes
+    results = []
+    for n in range(args.repeat):
+        tmp = tempfile.mkdtemp(prefix='lms-bench-check-')
+        zeo = processes.ZEOServer(tmp).start()
+        try:
+            args.conf = processes.write_zope_conf(tmp, zeo, {
+                'secret-key-file': os.path.join(tmp, 'secret.key'),
+                'check-stats-file': '',
+                'checker-allow-cidrs': '127.0.1.0/24',
+                'checker-per-host-rate': '0',
+                'checker-concurrency': str(CONCURRENCY)})
+            contestant('setup-db', args)
+            result = contestant('checker-db', args)
+        finally:
+            args.conf = None
+            zeo.stop()
+        print(f'checker with database: {result["rate"]:.0f}/s', file=sys.stderr)
+        results.append(result)
+    results.sort(key=lambda r: r['rate'])
+    median = results[len(results) // 2]
+    median['rss'] = max(r['rss'] for r in results)
+    return median
+
+
 def start_server(args):
     proc = subprocess.Popen(
         [sys.executable, '-m', 'gocept.lms.checking.tests.server',
@@ -173,7 +250,10 @@ def start_server(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument('--role', choices=['engine', 'raw', 'raw-head'])
+    parser.add_argument('--role', choices=['engine', 'raw', 'raw-head',
+                                           'setup-db', 'checker-db'])
+    parser.add_argument('--conf', help='zope.conf (for the db roles)')
+    parser.add_argument('--skip-db', action='store_true')
     parser.add_argument('--port', type=int, default=8000)
     parser.add_argument('--count', type=int, default=10000)
     parser.add_argument('--rate', type=float, default=0)
@@ -199,6 +279,8 @@ def main():
                 rate=statistics.median(r[name]['rate'] for r in rounds),
                 rss=max(r[name]['rss'] for r in rounds),
                 states=rounds[0][name]['states'])
+        if not args.skip_db:
+            report['checker-db'] = checker_with_database(args)
         if not args.skip_linkchecker:
             report['linkchecker'] = linkchecker(args)
             print(f'linkchecker {report["linkchecker"]["rate"]:.0f}/s',
@@ -227,6 +309,12 @@ def print_report(report, args):
           f'peak RSS {eng["rss"]:4.0f} MiB  states {eng["states"]}')
     print(f'  engine / raw GET, raw HEAD  {eng["rate"] / raw["rate"]:7.2f}, '
           f'{eng["rate"] / head["rate"]:.2f}')
+    if 'checker-db' in report:
+        db = report['checker-db']
+        print(f'  bin/checker with ZEO writes {db["rate"]:7.0f} URLs/s  '
+              f'peak RSS {db["rss"]:4.0f} MiB  states {db["states"]} '
+              f'written {db["written"]}')
+        print(f'  with database / raw GET     {db["rate"] / raw["rate"]:7.2f}')
     if 'linkchecker' in report:
         lc = report['linkchecker']
         print(f'  LinkChecker 10.6            {lc["rate"]:7.0f} URLs/s  '
@@ -234,6 +322,9 @@ def print_report(report, args):
               f'(wall {lc["elapsed"]:.1f} s)')
         print(f'  engine / LinkChecker        '
               f'{eng["rate"] / lc["rate"]:7.1f}')
+        if 'checker-db' in report:
+            print(f'  with database / LinkChecker '
+                  f'{report["checker-db"]["rate"] / lc["rate"]:7.1f}')
     if 'b' in report:
         b = report['b']
         print(f'Run B, 1 request/s per host: {b["elapsed"]:.1f} s, policy '
