@@ -401,11 +401,8 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
 
 
 def info_frame_url(client):
-    base = gocept.lms.settings.get().public_url
-    if not base.endswith('/'):
-        base += '/'
-    return '%s@@client-status?client=%s' % (
-        base, urllib.parse.quote(client.id, safe=''))
+    import gocept.lms.browser.status
+    return gocept.lms.browser.status.status_url(client)
 
 
 def is_callback_url(url):
