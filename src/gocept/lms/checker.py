@@ -15,27 +15,16 @@ import concurrent.futures
 import logging
 import time
 
-import transaction
-import zope.app.publication.zopepublication
-import zope.component
-from ZODB.POSException import ConflictError
 
 import gocept.lms.checkerstats
 import gocept.lms.checking.engine
+import gocept.lms.db
 import gocept.lms.interfaces
 import gocept.lms.settings
 
 
 log = logging.getLogger(__name__)
 
-ATTEMPTS = 5
-
-
-def lms_sites(connection):
-    root = connection.root()[
-        zope.app.publication.zopepublication.ZopePublication.root_name]
-    return [name for name, obj in root.items()
-            if gocept.lms.interfaces.ILMS.providedBy(obj)]
 
 
 class Stats:
@@ -72,24 +61,8 @@ class Runner:
 
     def _in_transaction(self, site_name, work):
         """Run work(site manager) in its own transaction, with retries."""
-        # The thread's own manager: whatever joins the transaction (a
-        # mail delivery, say) must find it through transaction.get().
-        tm = transaction.manager
-        for attempt in range(ATTEMPTS):
-            connection = self.db.open(tm)
-            try:
-                with tm:
-                    root = connection.root()[
-                        zope.app.publication.zopepublication.ZopePublication
-                        .root_name]
-                    result = work(root[site_name].getSiteManager())
-                return result
-            except ConflictError:
-                if attempt + 1 == ATTEMPTS:
-                    raise
-                log.info('conflict, retrying (%d)', attempt + 1)
-            finally:
-                connection.close()
+        return gocept.lms.db.in_transaction(
+            self.db, site_name, lambda site: work(site.getSiteManager()))
 
     def claim(self, site_name):
         now = self.clock()
@@ -171,9 +144,7 @@ class Runner:
 
     async def _rounds(self, checker, once):
         stats = Stats()
-        connection = self.db.open()
-        sites = lms_sites(connection)
-        connection.close()
+        sites = gocept.lms.db.lms_site_names(self.db)
         while True:
             claimed = 0
             for site_name in sites:

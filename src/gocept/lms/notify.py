@@ -21,12 +21,11 @@ import logging
 import time
 
 import transaction
-import zope.app.publication.zopepublication
 import zope.component
 import zope.event
 import zope.interface
-from ZODB.POSException import ConflictError
 
+import gocept.lms.db
 import gocept.lms.interfaces
 import gocept.lms.settings
 from gocept.lms.interfaces import IClientProvider, INotifications
@@ -34,7 +33,6 @@ from gocept.lms.interfaces import IClientProvider, INotifications
 
 log = logging.getLogger(__name__)
 
-ATTEMPTS = 5
 
 
 def utcnow():
@@ -65,27 +63,11 @@ class Notifier:
         self.db = db
         self.settings = settings or gocept.lms.settings.get()
 
-    def _open(self, tm, site_name):
-        connection = self.db.open(tm)
-        root = connection.root()[
-            zope.app.publication.zopepublication.ZopePublication.root_name]
-        return connection, root[site_name]
-
     def _retrying(self, site_name, work):
-        # The thread's own manager: whatever joins the transaction (a
-        # mail delivery, say) must find it through transaction.get().
-        tm = transaction.manager
-        for attempt in range(ATTEMPTS):
-            connection, site = self._open(tm, site_name)
-            try:
-                with tm:
-                    return work(site.getSiteManager().getUtility(
-                        IClientProvider))
-            except ConflictError:
-                if attempt + 1 == ATTEMPTS:
-                    raise
-            finally:
-                connection.close()
+        """Run work(client provider) in its own transaction, retried."""
+        return gocept.lms.db.in_transaction(
+            self.db, site_name, lambda site: work(
+                site.getSiteManager().getUtility(IClientProvider)))
 
     def due_clients(self, site_name, now):
         min_interval = self.settings.notify_interval
@@ -114,7 +96,8 @@ class Notifier:
         # transaction stays open while the client takes its time.
         tm = transaction.manager
         tm.begin()
-        connection, site = self._open(tm, site_name)
+        connection = self.db.open(tm)
+        site = gocept.lms.db.root_folder(connection)[site_name]
         error = None
         try:
             client = site.getSiteManager().getUtility(
@@ -165,12 +148,7 @@ class Notifier:
     def run_once(self, now=None, workers=None):
         """Push to every due client; return {client id: states sent}."""
         now = now or utcnow()
-        connection = self.db.open()
-        try:
-            import gocept.lms.checker
-            sites = gocept.lms.checker.lms_sites(connection)
-        finally:
-            connection.close()
+        sites = gocept.lms.db.lms_site_names(self.db)
         jobs = [(site, client_id) for site in sites
                 for client_id in self.due_clients(site, now)]
         results = {}

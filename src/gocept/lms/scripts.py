@@ -16,6 +16,7 @@ import zope.component.hooks
 import zope.event
 import zope.processlifetime
 
+import gocept.lms.db
 import gocept.lms.interfaces
 import gocept.lms.settings
 
@@ -66,14 +67,6 @@ def open_database(config_file, filestorage=None, quiet=False):
     return db
 
 
-def lms_sites(connection):
-    """The LMS sites in the root folder."""
-    root = connection.root()[
-        zope.app.publication.zopepublication.ZopePublication.root_name]
-    return [obj for obj in root.values()
-            if gocept.lms.interfaces.ILMS.providedBy(obj)]
-
-
 def sync_main(argv=None):
     import gocept.lms.sync
     parser = argparse.ArgumentParser(
@@ -105,7 +98,7 @@ def sync_main(argv=None):
     failed = False
     try:
         connection = db.open()
-        sites = lms_sites(connection)
+        sites = gocept.lms.db.lms_sites(connection)
         if not sites:
             log.error('sync: no LMS site in the database')
             return EXIT_CONFIG

@@ -12,7 +12,6 @@ slow key-derivation function would add latency to every call and nothing
 to their strength; one salted SHA-256 is enough for them.
 """
 
-import base64
 import hashlib
 import hmac
 import os

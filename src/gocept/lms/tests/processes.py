@@ -4,7 +4,6 @@ scripts, a client's XML-RPC callback, a web server to check."""
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 import xmlrpc.server
