@@ -15,7 +15,6 @@ import concurrent.futures
 import logging
 import time
 
-
 import gocept.lms.checkerstats
 import gocept.lms.checking.engine
 import gocept.lms.db
