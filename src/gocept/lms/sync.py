@@ -174,6 +174,10 @@ def _sync_one(client_id, now, force_all, only):
         return None
     state = ISynchronization(client)
     if not INotifications(client).enabled:
+        if only is not None:
+            # Asked for by name: say why nothing happens.
+            raise SyncError('notifications are disabled (the client turns '
+                            'them on with setClientNotifications)')
         return None
     if not (force_all or only is not None or state.due(now)):
         return None

@@ -151,6 +151,11 @@ class SyncTest(unittest.TestCase):
         results, failures = gocept.lms.sync.run(T0)
         self.assertEqual(([], []), (results, failures))
         self.assertEqual([], self.xmlrpc.log)
+        # Asked for by name, the syncer says why it does nothing.
+        results, failures = gocept.lms.sync.run(T0, only=['fred'])
+        self.assertEqual([], results)
+        self.assertIn('notifications are disabled', failures[0][1])
+        self.assertEqual([], self.xmlrpc.log)
 
     def test_force_syncs_a_client_that_is_not_due_and_is_reset(self):
         fred = self.add_client('fred', ['http://a.example/'])
