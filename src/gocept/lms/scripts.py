@@ -229,60 +229,56 @@ def lms_main(argv=None):
     return supervisor.supervisord.main(['-n', '-c', config])
 
 
-def checker_main(argv=None):
-    import asyncio
-    import gocept.lms.checker
+def run_worker(prog, description, once_help, argv, work):
+    """Common frame of the worker processes: options, database, exit.
+
+    `work(db, once)` does the work; it returns a line for the log.
+    """
     parser = argparse.ArgumentParser(
-        prog='checker',
-        description='Check due URLs and record their states. Runs as a '
-                    'daemon unless --once is given.')
-    parser.add_argument('-C', '--config', default=DEFAULT_CONFIG)
-    parser.add_argument('--once', action='store_true',
-                        help='check what is due now, then exit')
-    parser.add_argument('-q', '--quiet', action='store_true')
+        prog=prog,
+        description=description + ' Runs as a daemon unless --once is '
+                    'given.')
+    parser.add_argument('-C', '--config', default=DEFAULT_CONFIG,
+                        help='zope.conf to use (default: %(default)s)')
+    parser.add_argument('--once', action='store_true', help=once_help)
+    parser.add_argument('-q', '--quiet', action='store_true',
+                        help='log warnings and errors only')
     args = parser.parse_args(argv)
     try:
         db = open_database(args.config, quiet=args.quiet)
-        runner = gocept.lms.checker.Runner(db)
     except (ZConfig.ConfigurationError, OSError, ValueError) as e:
-        print('checker: cannot start: %s' % e, file=sys.stderr)
+        print('%s: cannot start: %s' % (prog, e), file=sys.stderr)
         return EXIT_CONFIG
     try:
-        stats = asyncio.run(runner.run(once=args.once))
-        log.info('checker done: %s', stats)
+        log.info('%s done: %s', prog, work(db, args.once))
     except KeyboardInterrupt:
         pass
     finally:
         db.close()
     return EXIT_OK
+
+
+def checker_main(argv=None):
+    import asyncio
+    import gocept.lms.checker
+
+    def work(db, once):
+        return asyncio.run(gocept.lms.checker.Runner(db).run(once=once))
+    return run_worker(
+        'checker', 'Check due URLs and record their states.',
+        'check what is due now, then exit', argv, work)
 
 
 def notifier_main(argv=None):
     import gocept.lms.notify
-    parser = argparse.ArgumentParser(
-        prog='notifier',
-        description='Push state changes to the clients. Runs as a daemon '
-                    'unless --once is given.')
-    parser.add_argument('-C', '--config', default=DEFAULT_CONFIG)
-    parser.add_argument('--once', action='store_true',
-                        help='push to every due client once, then exit')
-    parser.add_argument('-q', '--quiet', action='store_true')
-    args = parser.parse_args(argv)
-    try:
-        db = open_database(args.config, quiet=args.quiet)
-    except (ZConfig.ConfigurationError, OSError) as e:
-        print('notifier: cannot start: %s' % e, file=sys.stderr)
-        return EXIT_CONFIG
-    notifier = gocept.lms.notify.Notifier(db)
-    try:
-        if args.once:
-            results = notifier.run_once()
-            log.info('notifier done: %d clients, %d states sent',
-                     len(results), sum(results.values()))
-        else:
+
+    def work(db, once):
+        notifier = gocept.lms.notify.Notifier(db)
+        if not once:
             notifier.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        db.close()
-    return EXIT_OK
+        results = notifier.run_once()
+        return '%d clients, %d states sent' % (
+            len(results), sum(results.values()))
+    return run_worker(
+        'notifier', 'Push state changes to the clients.',
+        'push to every due client once, then exit', argv, work)

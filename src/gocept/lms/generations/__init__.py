@@ -12,3 +12,12 @@ manager = zope.generations.generations.SchemaManager(
     minimum_generation=3,
     generation=3,
     package_name='gocept.lms.generations')
+
+
+def lms_sites(context):
+    """The LMS sites of the database an evolve step works on."""
+    import zope.generations.utility
+    import gocept.lms.interfaces
+    root = zope.generations.utility.getRootFolder(context)
+    return [site for site in root.values()
+            if gocept.lms.interfaces.ILMS.providedBy(site)]

@@ -6,9 +6,8 @@ hold is due at once, so the checker gets to all of them.
 
 import logging
 
-import zope.generations.utility
-
 import gocept.lms.app
+import gocept.lms.generations
 import gocept.lms.interfaces
 
 
@@ -16,10 +15,8 @@ log = logging.getLogger(__name__)
 
 
 def evolve(context):
-    root = zope.generations.utility.getRootFolder(context)
-    for site in root.values():
-        if gocept.lms.interfaces.ILMS.providedBy(site):
-            add_schedule(site)
+    for site in gocept.lms.generations.lms_sites(context):
+        add_schedule(site)
 
 
 def add_schedule(site):
