@@ -26,12 +26,7 @@ import textwrap
 import time
 import xmlrpc.client
 
-import transaction
-import zope.component.hooks
 
-import gocept.lms.client
-import gocept.lms.scripts
-from gocept.lms.interfaces import IClientProvider
 from gocept.lms.tests import processes
 
 
@@ -81,18 +76,7 @@ def main():
     web_log = open(os.path.join(tmp, 'web.log'), 'wb')
     web = echo = None
     try:
-        db = gocept.lms.scripts.open_database(conf, quiet=True)
-        connection = db.open()
-        root = connection.root()['Application']
-        zope.component.hooks.setSite(root['lms'])
-        client = gocept.lms.client.Client('bench')
-        client.password = 'pw'
-        client.callback = 'http://127.0.0.1:9/'
-        zope.component.getUtility(IClientProvider).add(client)
-        transaction.commit()
-        zope.component.hooks.setSite(None)
-        connection.close()
-        db.close()
+        processes.add_client(conf, 'bench', 'pw', 'http://127.0.0.1:9/')
 
         web = subprocess.Popen(
             [os.path.join(processes.BIN, 'web'), '-C', conf],

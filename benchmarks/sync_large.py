@@ -24,12 +24,8 @@ import textwrap
 import time
 import xmlrpc.client
 
-import transaction
-import zope.component.hooks
 
-import gocept.lms.client
 import gocept.lms.scripts
-from gocept.lms.interfaces import IClientProvider
 from gocept.lms.tests import processes
 
 
@@ -116,18 +112,7 @@ def main():
             'secret-key-file': os.path.join(tmp, 'secret.key'),
             'callback-batch-size': str(args.batch_size)})
 
-        db = gocept.lms.scripts.open_database(conf, quiet=True)
-        connection = db.open()
-        root = connection.root()['Application']
-        zope.component.hooks.setSite(root['lms'])
-        client = gocept.lms.client.Client('bench')
-        client.password = 'pw'
-        client.callback = callback_url
-        zope.component.getUtility(IClientProvider).add(client)
-        transaction.commit()
-        zope.component.hooks.setSite(None)
-        connection.close()
-        db.close()
+        processes.add_client(conf, 'bench', 'pw', callback_url)
 
         first = run_sync(conf)
 

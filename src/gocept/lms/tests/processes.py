@@ -171,3 +171,26 @@ class CallbackServer:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def add_client(conf, client_id, password, callback):
+    """Open the database of `conf` (as the LMS does on first start) and add
+    a client to its LMS site; for benchmarks that need one."""
+    import transaction
+    import zope.component.hooks
+    import gocept.lms.client
+    import gocept.lms.scripts
+    from gocept.lms.interfaces import IClientProvider
+    db = gocept.lms.scripts.open_database(conf, quiet=True)
+    connection = db.open()
+    try:
+        zope.component.hooks.setSite(connection.root()['Application']['lms'])
+        client = gocept.lms.client.Client(client_id)
+        client.password = password
+        client.callback = callback
+        zope.component.getUtility(IClientProvider).add(client)
+        transaction.commit()
+    finally:
+        zope.component.hooks.setSite(None)
+        connection.close()
+        db.close()
