@@ -61,39 +61,39 @@ class Runner:
     def _in_transaction(self, site_name, work):
         """Run work(site manager) in its own transaction, with retries."""
         return gocept.lms.db.in_transaction(
-            self.db, site_name, lambda site: work(site.getSiteManager()))
+            self.db, site_name, lambda site: work(site.getSiteManager()),
+            where='checker')
 
     def claim(self, site_name):
+        """Claim a batch; return (lease end, [(key, url, history)])."""
         now = self.clock()
         lease = self.settings.check_lease * 60
 
         def work(sm):
             schedule = sm.getUtility(gocept.lms.interfaces.ISchedule)
             urls = sm.getUtility(gocept.lms.interfaces.IURLProvider)
-            items = []
-            for key in schedule.claim(now, self.settings.check_claim_size,
-                                      lease):
-                url = urls.by_id(key)
-                if url is None:
-                    schedule.unschedule(key)  # removed meanwhile
-                    continue
-                items.append((key, url.url, url.history))
-            return items
+            until, keys = schedule.claim(
+                now, self.settings.check_claim_size, lease)
+            items = list(urls.check_items(keys))
+            if len(items) < len(keys):  # an entry without a URL
+                for key in set(keys).difference(i[0] for i in items):
+                    schedule.release(key, until)
+            return until, items
         return self._in_transaction(site_name, work)
 
-    def write(self, site_name, results, stats):
+    def write(self, site_name, until, results, stats):
         def work(sm):
             schedule = sm.getUtility(gocept.lms.interfaces.ISchedule)
             urls = sm.getUtility(gocept.lms.interfaces.IURLProvider)
             gone = 0
             for r in results:
-                url = urls.by_id(r.key)
-                if url is None:
-                    gone += 1
+                if not urls.record_check(r.key, r.state, r.checked_at,
+                                         r.reason, r.history):
+                    gone += 1  # removed while it was checked
+                    schedule.release(r.key, until)
                     continue
-                url.update_check(r.state, r.checked_at, r.reason, r.history)
-                schedule.schedule(
-                    r.key, r.checked_at.timestamp() + r.next_check)
+                schedule.reschedule(
+                    r.key, until, r.checked_at.timestamp() + r.next_check)
             return gone
         stats.gone += self._in_transaction(site_name, work)
         stats.written += len(results)
@@ -101,7 +101,7 @@ class Runner:
     async def check_round(self, checker, site_name, stats):
         """Claim and check one batch; return how many URLs were claimed."""
         loop = asyncio.get_running_loop()
-        items = await loop.run_in_executor(
+        until, items = await loop.run_in_executor(
             self.writer, self.claim, site_name)
         if not items:
             return 0
@@ -113,11 +113,13 @@ class Runner:
             pending.append(result)
             if len(pending) >= size:
                 writes.append(loop.run_in_executor(
-                    self.writer, self.write, site_name, pending, stats))
+                    self.writer, self.write, site_name, until, pending,
+                    stats))
                 pending = []
         if pending:
             writes.append(loop.run_in_executor(
-                self.writer, self.write, site_name, pending, stats))
+                self.writer, self.write, site_name, until, pending,
+                stats))
         await asyncio.gather(*writes)
         return len(items)
 

@@ -3,7 +3,6 @@
 import concurrent.futures
 import time
 
-import BTrees.LLBTree
 import persistent
 import zope.annotation
 import zope.annotation.interfaces
@@ -14,6 +13,7 @@ import zope.interface
 import zope.lifecycleevent.interfaces
 
 import gocept.lms.interfaces
+import gocept.lms.merging
 import gocept.lms.secrets
 import gocept.lms.settings
 import gocept.lms.url
@@ -192,7 +192,9 @@ class Notifications(zope.container.contained.Contained,
     failed = 0
 
     def __init__(self):
-        self.pending = BTrees.LLBTree.LLBTree()
+        # The checker adds to it while the notifier and the syncer remove
+        # what they sent: a map that merges such changes (merging.py).
+        self.pending = gocept.lms.merging.ChangeMap()
 
 
 notifications = zope.annotation.factory(

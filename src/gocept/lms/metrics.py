@@ -59,8 +59,8 @@ class StateCounts(zope.container.contained.Contained, persistent.Persistent):
     def recount(self, urls):
         import gocept.lms.url
         found = dict.fromkeys(self._counts, 0)
-        for record in urls._records.values():
-            state = record[gocept.lms.url.STATE]
+        for record in urls._info.values():
+            state = STATES[record[gocept.lms.url.STATE]]
             found[state] = found.get(state, 0) + 1
         for state, count in found.items():
             if state not in self._counts:

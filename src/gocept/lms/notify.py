@@ -67,7 +67,8 @@ class Notifier:
         """Run work(client provider) in its own transaction, retried."""
         return gocept.lms.db.in_transaction(
             self.db, site_name, lambda site: work(
-                site.getSiteManager().getUtility(IClientProvider)))
+                site.getSiteManager().getUtility(IClientProvider)),
+            where='notifier')
 
     def due_clients(self, site_name, now):
         min_interval = self.settings.notify_interval
@@ -119,10 +120,7 @@ class Notifier:
             if client is None:
                 return
             notifications = INotifications(client)
-            pending = notifications.pending
-            for key, changed in snapshot.items():
-                if pending.get(key) == changed:
-                    del pending[key]
+            notifications.pending.remove_unchanged(snapshot)
             notifications.last = now
             notifications.failed = 0
         self._retrying(site_name, done)

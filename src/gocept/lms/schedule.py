@@ -1,14 +1,32 @@
 """When each URL is checked next, and which URLs are due.
 
-The schedule is ordered by time, so finding due work costs in proportion
-to what is due, not to the number of URLs; and it holds exactly one entry
-per URL, so it cannot grow while the checker is slow or stopped: overdue
-URLs simply wait at the front.
+schedule.txt tells the story; in short:
 
-Entries are single 64-bit integers, `(time << KEY_BITS) | key`, in an
-LLTreeSet: ordered by time first, compact, compared in C. A second tree
-maps each key to its time, to find the entry to move.
+* New URLs wait in a set of their own (`_new`), not at the front of the
+  time order where the checker takes its work: registering URLs and
+  claiming due ones write different objects.
+
+* Every other URL has one entry in a time-ordered set, the 64-bit integer
+  `(time << KEY_BITS) | key`. Finding due work costs what is due; the set
+  holds one entry per URL, so it cannot grow while the checker is stopped.
+
+* The checker moves an entry twice: when it claims the URL (to the end of
+  a lease) and when it writes the result (to the next check). It knows
+  both places, so the schedule needs no map from key to time, which every
+  check would rewrite at a random place. Checks finished at about the same
+  time land at about the same place: a batch of results writes a few
+  buckets, whatever the order of the keys.
+
+* Removing a URL does not search its entry: the key is marked stale, and
+  the checker drops the entry when it comes due. Stale keys are not given
+  to new URLs until then.
+
+* How many entries fall into each ten-minute slot is counted in a `Tally`,
+  so the backlog is a sum over slots instead of a walk over every due
+  entry.
 """
+
+import itertools
 
 import BTrees.LLBTree
 import BTrees.Length
@@ -18,7 +36,12 @@ import zope.container.contained
 import zope.interface
 
 import gocept.lms.interfaces
+import gocept.lms.merging
 from gocept.lms.url import KEY_BITS, MAX_KEY
+
+
+# The granularity of the backlog counts, in seconds.
+SLOT = 600
 
 
 def _entry(when, key):
@@ -29,57 +52,124 @@ def _split(entry):
     return entry >> KEY_BITS, entry & (MAX_KEY - 1)
 
 
+def _slot(when):
+    return int(when) // SLOT
+
+
+class Entries(BTrees.LLBTree.LLTreeSet):
+    """The time-ordered entries. Buckets of moderate size: a batch of
+    results fills buckets near one time, and the front is read in order."""
+
+    max_leaf_size = 250
+    max_internal_size = 500
+
+
 @zope.interface.implementer(gocept.lms.interfaces.ISchedule)
 class Schedule(zope.container.contained.Contained, persistent.Persistent):
 
     def __init__(self):
-        self._queue = BTrees.LLBTree.LLTreeSet()
-        self._when = BTrees.LLBTree.LLBTree()
+        self._new = BTrees.LLBTree.LLTreeSet()
+        self._new_count = BTrees.Length.Length()
+        self._entries = Entries()
+        self._slots = gocept.lms.merging.Tally()
+        self._stale = BTrees.LLBTree.LLTreeSet()
 
     def __len__(self):
-        return len(self._when)
+        """Entries, including those of removed URLs not yet dropped."""
+        return self._new_count() + sum(
+            count for slot, count in self._slots.items())
 
-    def __contains__(self, key):
-        return key in self._when
+    def _insert(self, when, key):
+        if self._entries.insert(_entry(when, key)):
+            self._slots.change(_slot(when), 1)
+            return True
+        return False
 
-    def next_check(self, key):
-        return self._when.get(key)
+    def _remove(self, when, key):
+        entry = _entry(when, key)
+        if entry in self._entries:
+            self._entries.remove(entry)
+            self._slots.change(_slot(when), -1)
+            return True
+        return False
+
+    # Writers
+
+    def add_new(self, keys):
+        added = 0
+        for key in keys:
+            added += self._new.insert(key)
+        self._new_count.change(added)
 
     def schedule(self, key, when):
-        when = int(when)
-        old = self._when.get(key)
-        if old == when:
-            return
-        if old is not None:
-            self._queue.remove(_entry(old, key))
-        self._queue.insert(_entry(when, key))
-        self._when[key] = when
-
-    def unschedule(self, key):
-        old = self._when.get(key)
-        if old is not None:
-            self._queue.remove(_entry(old, key))
-            del self._when[key]
-
-    def due(self, now, limit=None):
-        result = []
-        for entry in self._queue.keys(max=_entry(now, MAX_KEY - 1)):
-            if limit is not None and len(result) >= limit:
-                break
-            result.append(_split(entry)[1])
-        return result
+        """Give URL `key`, which has no entry yet, its first one."""
+        self._insert(when, key)
 
     def claim(self, now, limit, lease):
-        keys = self.due(now, limit)
+        until = int(now + lease)
+        keys = list(itertools.islice(self._new, limit))
         for key in keys:
-            self.schedule(key, now + lease)
+            self._new.remove(key)
+        self._new_count.change(-len(keys))
+        if len(keys) < limit:
+            due = list(itertools.islice(
+                self._entries.keys(max=_entry(now, MAX_KEY - 1)),
+                limit - len(keys)))
+            for entry in due:
+                when, key = _split(entry)
+                self._entries.remove(entry)
+                self._slots.change(_slot(when), -1)
+                if key in self._stale:
+                    self._stale.remove(key)  # its URL is gone
+                else:
+                    keys.append(key)
+        for key in keys:
+            self._insert(until, key)
+        return until, keys
+
+    def reschedule(self, key, until, when):
+        if self._remove(until, key):
+            self._insert(when, key)
+            return True
+        # The lease ran out and another claim moved the entry: whoever
+        # holds it now schedules the next check.
+        return False
+
+    def release(self, key, until):
+        if self._remove(until, key) and key in self._stale:
+            self._stale.remove(key)
+
+    def unschedule(self, key):
+        if key in self._new:
+            self._new.remove(key)
+            self._new_count.change(-1)
+        else:
+            self._stale.insert(key)
+
+    # Readers
+
+    def is_stale(self, key):
+        return key in self._stale
+
+    def due(self, now, limit=None):
+        keys = list(itertools.islice(self._new, limit))
+        if limit is None or len(keys) < limit:
+            for entry in self._entries.keys(max=_entry(now, MAX_KEY - 1)):
+                key = _split(entry)[1]
+                if key in self._stale:
+                    continue
+                keys.append(key)
+                if limit is not None and len(keys) >= limit:
+                    break
         return keys
 
     def backlog(self, now):
-        count = 0
-        for _ in self._queue.keys(max=_entry(now, MAX_KEY - 1)):
-            count += 1
-        return count
+        current = _slot(now)
+        whole = sum(count for slot, count in self._slots.items()
+                    if slot < current)
+        partial = len(self._entries.keys(
+            min=_entry(current * SLOT, 0), max=_entry(now, MAX_KEY - 1)))
+        return self._new_count() + whole + partial
 
 
 @zope.component.adapter(gocept.lms.interfaces.IURLsAddedEvent)
@@ -87,8 +177,7 @@ def schedule_new_urls(event):
     """New URLs are due at once: clients want to see their states soon."""
     schedule = zope.component.getUtility(
         gocept.lms.interfaces.ISchedule, context=event.provider)
-    for url in event.urls:
-        schedule.schedule(url.id, 0)
+    schedule.add_new(url.id for url in event.urls)
 
 
 @zope.component.adapter(gocept.lms.interfaces.IURLRemovedEvent)

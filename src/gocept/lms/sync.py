@@ -3,6 +3,7 @@
 sync.txt tells the story; this module holds the mechanics.
 """
 
+import concurrent.futures
 import datetime
 import logging
 import time
@@ -17,6 +18,7 @@ import zope.container.contained
 import zope.interface
 from ZODB.POSException import ConflictError
 
+import gocept.lms.db
 import gocept.lms.interfaces
 import gocept.lms.settings
 from gocept.lms.interfaces import IClientProvider, IURLProvider
@@ -34,8 +36,9 @@ class SyncError(Exception):
     """A client's answer cannot be used."""
 
 
-# What a client that is down or misbehaves causes; logged without traceback.
-EXPECTED_ERRORS = (OSError, SyncError, xmlrpc.client.Error)
+# What a client that is down or misbehaves causes, and conflicts that
+# outlasted their retries; logged without traceback.
+EXPECTED_ERRORS = (OSError, SyncError, xmlrpc.client.Error, ConflictError)
 
 
 @zope.interface.implementer(gocept.lms.interfaces.ISyncResult)
@@ -85,36 +88,8 @@ class Synchronization(zope.container.contained.Contained,
         return self.last is None or now - self.last >= interval
 
     def sync(self, now=None):
-        now = now or utcnow()
-        started = time.monotonic()
-        client = self.client
-        urls = zope.component.getUtility(IURLProvider)
-
-        remote = client.remote_urls()
-        if not isinstance(remote, (list, tuple)):
-            raise SyncError('xmlrpc_getAllLinks answered %s, not a list'
-                            % type(remote).__name__)
-        wanted = urls.add_ids(remote)
-        mine = client.url_ids
-        to_remove = BTrees.LLBTree.difference(mine, wanted)
-        to_add = BTrees.LLBTree.difference(wanted, mine)
-        client.unregister_urls([urls.by_id(k) for k in to_remove])
-        client.register_urls([urls.by_id(k) for k in to_add])
-
-        notified = client.notify_all()
-        # Everything that waited for the notifier went out just now.
-        pending = INotifications(client).pending
-        for key in list(pending.keys()):
-            del pending[key]
-
-        self.last = self.last_attempt = now
-        self.force = False
-        self.failures = 0
-        self.last_error = None
-        return SyncResult(
-            client.id, fetched=len(remote), added=len(to_add),
-            removed=len(to_remove), notified=notified,
-            seconds=time.monotonic() - started)
+        """See ISynchronization: sync this client at once, in steps."""
+        return ClientSync(self.client.id, now or utcnow()).run()
 
     def record_failure(self, now, error):
         self.last_attempt = now
@@ -131,72 +106,208 @@ def describe(error):
     return text[:500]
 
 
-def run(now=None, force_all=False, only=None, attempts=3):
-    """Sync every due client of the current site, one transaction each.
+# How many URLs one reconciling transaction handles: what a conflict
+# costs to redo, and what the transaction holds in memory.
+STEP = 5000
+
+
+class ClientSync:
+    """One client's sync, as a series of short transactions.
+
+    1. read what is needed to call the client (a transaction of its own);
+    2. fetch the client's list, with no transaction open;
+    3. add and subscribe what is new, then unsubscribe what is gone, in
+       steps of STEP URLs, each a transaction that is retried on its own
+       when it conflicts with another process;
+    4. send every state, each batch read in a short transaction of its own
+       while the previous batch travels;
+    5. note the success, and remove from the client's pending changes what
+       went out unchanged (another short transaction).
+
+    Only URLs the client had before the fetch are unsubscribed, so a URL it
+    registers over the API while its sync runs is kept.
+    """
+
+    def __init__(self, client_id, now, attempts=None):
+        self.client_id = client_id
+        self.now = now
+        self.attempts = attempts or gocept.lms.db.ATTEMPTS
+
+    def _step(self, work):
+        return gocept.lms.db.retrying(
+            transaction.manager, work, self.attempts, 'sync')
+
+    def _client(self):
+        client = zope.component.getUtility(IClientProvider).get(
+            self.client_id)
+        if client is None:
+            raise ClientGone(self.client_id)
+        return client
+
+    def run(self):
+        started = time.monotonic()
+        callback, password, before = self._step(self._prepare)
+        transport = zope.component.getUtility(
+            gocept.lms.interfaces.ICallbackTransport)
+        remote = transport.connect(callback).xmlrpc_getAllLinks(
+            self.client_id, password)
+        if not isinstance(remote, (list, tuple)):
+            raise SyncError('xmlrpc_getAllLinks answered %s, not a list'
+                            % type(remote).__name__)
+        wanted = BTrees.LLBTree.LLTreeSet()
+        added = 0
+        for start in range(0, len(remote), STEP):
+            keys, new = self._step(
+                lambda: self._add(remote[start:start + STEP]))
+            wanted.update(keys)
+            added += new
+        gone = list(BTrees.LLBTree.difference(before, wanted))
+        removed = 0
+        for start in range(0, len(gone), STEP):
+            removed += self._step(
+                lambda: self._remove(gone[start:start + STEP]))
+        notified, pending = self._send(transport, callback, password)
+        self._step(lambda: self._succeeded(pending))
+        return SyncResult(
+            self.client_id, fetched=len(remote), added=added,
+            removed=removed, notified=notified,
+            seconds=time.monotonic() - started)
+
+    def _prepare(self):
+        client = self._client()
+        keys = BTrees.LLBTree.LLTreeSet()
+        keys.update(client.url_ids)
+        return client.callback, client.callback_password(), keys
+
+    def _add(self, urls):
+        client = self._client()
+        provider = zope.component.getUtility(IURLProvider)
+        keys = provider.add_ids(urls)
+        new = BTrees.LLBTree.difference(keys, client.url_ids)
+        client.register_urls([provider.by_id(key) for key in new])
+        return keys, len(new)
+
+    def _remove(self, keys):
+        client = self._client()
+        provider = zope.component.getUtility(IURLProvider)
+        still = BTrees.LLBTree.intersection(
+            BTrees.LLBTree.LLTreeSet(keys), client.url_ids)
+        client.unregister_urls([provider.by_id(key) for key in still])
+        return len(still)
+
+    def _read_keys(self):
+        client = self._client()
+        keys = list(client.url_ids)
+        return keys, dict(INotifications(client).pending.items())
+
+    def _send(self, transport, callback, password):
+        """Send every state; return (states sent, pending changes read
+        before the first state was read)."""
+        keys, pending = self._step(self._read_keys)
+        batch_size = gocept.lms.settings.get().callback_batch_size
+        provider = zope.component.getUtility(IURLProvider)
+        proxy = transport.connect(callback) if keys else None
+        sent = 0
+
+        def rows(start):
+            return list(provider.state_rows(keys[start:start + batch_size]))
+        # One batch travels while the next is read: the client's time to
+        # take a batch and ours to load one overlap. Only one call is in
+        # flight, so the client sees them in order.
+        with concurrent.futures.ThreadPoolExecutor(1) as sender:
+            in_flight = None
+            for start in range(0, len(keys), batch_size):
+                states = self._step(lambda: rows(start))
+                if in_flight is not None:
+                    in_flight.result()
+                if states:
+                    in_flight = sender.submit(
+                        proxy.updateManyStates, self.client_id, password,
+                        states)
+                    sent += len(states)
+            if in_flight is not None:
+                in_flight.result()
+        return sent, pending
+
+    def _succeeded(self, pending):
+        client = self._client()
+        # What went out unchanged is no news any more; a change that came
+        # in meanwhile stays for the notifier.
+        INotifications(client).pending.remove_unchanged(pending)
+        state = ISynchronization(client)
+        state.last = state.last_attempt = self.now
+        state.force = False
+        state.failures = 0
+        state.last_error = None
+
+
+class ClientGone(Exception):
+    """The client was removed while it was synced."""
+
+
+def run(now=None, force_all=False, only=None, attempts=None):
+    """Sync every due client of the current site.
 
     Returns `(results, failures)`: the ISyncResult of each synced client and
-    a list of `(client_id, error text)`. ConflictErrors are retried up to
-    `attempts` times; any other error fails that client only.
+    a list of `(client_id, error text)`. Each client is synced in short
+    transactions of its own (see ClientSync); whatever the caller changed
+    before is committed first. A step that conflicts with another process
+    is retried on its own; a client that fails is recorded as failed and
+    the others carry on.
     """
     now = now or utcnow()
+    transaction.commit()
     clients = zope.component.getUtility(IClientProvider)
     results, failures = [], []
     for client_id in list(clients.keys()):
-        for attempt in range(attempts):
-            try:
-                result = _sync_one(client_id, now, force_all, only)
-            except ConflictError:
-                transaction.abort()
-                if attempt + 1 == attempts:
-                    failures.append((client_id, 'ConflictError, gave up'))
-                    log.error('%s: gave up after %d conflicts',
-                              client_id, attempts)
+        started = time.monotonic()
+        try:
+            if not gocept.lms.db.retrying(
+                    transaction.manager,
+                    lambda: _due(client_id, now, force_all, only),
+                    attempts or gocept.lms.db.ATTEMPTS, 'sync'):
                 continue
-            except Exception as error:
-                transaction.abort()
-                failures.append((client_id, describe(error)))
-                log.error('%s: sync failed: %s', client_id, describe(error),
-                          exc_info=not isinstance(error, EXPECTED_ERRORS))
-                _record_failure(client_id, now, error)
-            else:
-                if result is not None:
-                    results.append(result)
-                    log.info('%s', result)
-            break
+            result = ClientSync(client_id, now, attempts).run()
+        except ClientGone:
+            continue  # removed while we were busy with it
+        except Exception as error:
+            transaction.abort()
+            failures.append((client_id, describe(error)))
+            log.error('%s: sync failed after %.1f s: %s', client_id,
+                      time.monotonic() - started, describe(error),
+                      exc_info=not isinstance(error, EXPECTED_ERRORS))
+            _record_failure(client_id, now, error)
+        else:
+            results.append(result)
+            log.info('%s', result)
     return results, failures
 
 
-def _sync_one(client_id, now, force_all, only):
+def _due(client_id, now, force_all, only):
     client = zope.component.getUtility(IClientProvider).get(client_id)
     if client is None:
-        return None  # removed while we were busy with others
+        return False
     if only is not None and client_id not in only:
-        return None
-    state = ISynchronization(client)
+        return False
     if not INotifications(client).enabled:
         if only is not None:
             # Asked for by name: say why nothing happens.
             raise SyncError('notifications are disabled (the client turns '
                             'them on with setClientNotifications)')
-        return None
-    if not (force_all or only is not None or state.due(now)):
-        return None
-    result = state.sync(now)
-    transaction.commit()
-    return result
+        return False
+    return force_all or only is not None or ISynchronization(client).due(now)
 
 
 def _record_failure(client_id, now, error):
-    for attempt in range(3):
-        try:
-            client = zope.component.getUtility(IClientProvider).get(client_id)
-            if client is None:
-                return
+    def work():
+        client = zope.component.getUtility(IClientProvider).get(client_id)
+        if client is not None:
             ISynchronization(client).record_failure(now, error)
-            transaction.commit()
-            return
-        except ConflictError:
-            transaction.abort()
+    try:
+        gocept.lms.db.retrying(transaction.manager, work,
+                               gocept.lms.db.ATTEMPTS, 'sync')
+    except ConflictError:
+        log.error('%s: could not record the failed sync', client_id)
 
 
 def sync(now=None):

@@ -1,14 +1,16 @@
 """URLs and the URL provider."""
 
 import datetime
+import hashlib
 import random
 import re
 
+import BTrees.LLBTree
 import BTrees.LOBTree
 import BTrees.OLBTree
-import BTrees.LLBTree
 import BTrees.Length
 import persistent
+import zope.component
 import zope.container.contained
 import zope.event
 import zope.interface
@@ -20,7 +22,7 @@ from gocept.lms.interfaces import InvalidURLError
 MAX_URL_LENGTH = 2048
 
 # URL keys fit in 31 bits, so the schedule can pack (time, key) into one
-# 64-bit integer; two billion keys leave room for a million URLs.
+# 64-bit integer; two billion keys leave room for many million URLs.
 KEY_BITS = 31
 MAX_KEY = 2 ** KEY_BITS
 
@@ -62,10 +64,13 @@ class URLRemovedEvent:
         self.state = state
 
 
-# The fields of a URL record, as stored in URLProvider._records. Times are
-# seconds since the epoch (UTC) or None.
-URL_, STATE, REASON, LAST_CHECK, LAST_STATE_CHANGE, HISTORY = range(6)
-NEW_RECORD = (None, gocept.lms.interfaces.UNKNOWN,
+# A URL's record in URLProvider._info, the part of a URL that checks
+# change. Times are whole seconds since the epoch (UTC) or None; the state
+# is its index in STATES, which keeps records small.
+STATE, REASON, LAST_CHECK, LAST_STATE_CHANGE, HISTORY = range(5)
+STATE_INDEX = {state: i for i, state in enumerate(
+    gocept.lms.interfaces.STATES)}
+NEW_RECORD = (STATE_INDEX[gocept.lms.interfaces.UNKNOWN],
               gocept.lms.interfaces.UNKNOWN, None, None, None)
 
 
@@ -76,16 +81,23 @@ def to_datetime(seconds):
 
 
 def to_seconds(when):
-    return None if when is None else when.timestamp()
+    return None if when is None else int(when.timestamp())
+
+
+def url_hash(url):
+    """A signed 64-bit hash of a URL string, the key of the URL index."""
+    return int.from_bytes(
+        hashlib.blake2b(url.encode('ascii'), digest_size=8).digest(),
+        'little', signed=True)
 
 
 @zope.interface.implementer(gocept.lms.interfaces.IURL)
 class URL(zope.container.contained.Contained):
-    """A handle on one URL record of a URL provider.
+    """A handle on one URL of a URL provider.
 
     It holds no data of its own: every attribute reads the provider's
-    record, every change writes it there. Two handles on the same URL are
-    equal.
+    records, every change writes them there. Two handles on the same URL
+    are equal.
     """
 
     def __init__(self, provider, id):
@@ -105,10 +117,14 @@ class URL(zope.container.contained.Contained):
 
     @property
     def _record(self):
-        return self.__parent__._records[self.id]
+        return self.__parent__._info[self.id]
 
-    url = property(lambda self: self._record[URL_])
-    state = property(lambda self: self._record[STATE])
+    @property
+    def url(self):
+        return self.__parent__._urls[self.id]
+
+    state = property(
+        lambda self: gocept.lms.interfaces.STATES[self._record[STATE]])
     reason = property(lambda self: self._record[REASON])
     last_check = property(lambda self: to_datetime(self._record[LAST_CHECK]))
     last_state_change = property(
@@ -127,27 +143,36 @@ class URL(zope.container.contained.Contained):
     clients = property(_get_clients, _set_clients)
 
     def update_check(self, state, when, reason, history=None):
-        if state not in gocept.lms.interfaces.STATES:
-            raise ValueError('Unknown state %r' % state)
-        record = list(self._record)
-        old_state = record[STATE]
-        record[LAST_CHECK] = to_seconds(when)
-        record[REASON] = reason
-        record[HISTORY] = history
-        if state != old_state:
-            record[STATE] = state
-            record[LAST_STATE_CHANGE] = to_seconds(when)
-        self.__parent__._records[self.id] = tuple(record)
-        if state != old_state:
-            zope.event.notify(URLStateChangedEvent(self, old_state))
+        self.__parent__.record_check(self.id, state, when, reason, history)
 
 
-class URLIndex(BTrees.OLBTree.OLBTree):
-    """URL -> key. Written only when URLs come or go, read whenever a
-    client's list is reconciled: large buckets mean few database loads."""
+class URLStrings(BTrees.LOBTree.LOBTree):
+    """key -> URL string. Written when URLs come or go, never by checks.
 
-    max_leaf_size = 500
-    max_internal_size = 1000
+    New keys are consecutive, so a call that adds URLs fills buckets at one
+    place instead of rewriting buckets all over the tree."""
+
+
+class Records(BTrees.LOBTree.LOBTree):
+    """key -> record. Written when a check changes what is known of a URL
+    (state, reason, failure history); small buckets keep such a write small
+    whatever the order of checks."""
+
+    max_leaf_size = 16
+    max_internal_size = 64
+
+
+class URLIndex(BTrees.LLBTree.LLBTree):
+    """hash of the URL string -> key.
+
+    New URLs land at random places of an index keyed by their strings'
+    hashes, so every insert rewrites one bucket: small buckets and nodes
+    keep that write small however many URLs there are. The hash instead of
+    the string keeps the string stored once (in URLStrings) and makes
+    entries a few bytes each."""
+
+    max_leaf_size = 16
+    max_internal_size = 64
 
 
 class KeySet(BTrees.LLBTree.LLTreeSet):
@@ -160,31 +185,36 @@ class KeySet(BTrees.LLBTree.LLTreeSet):
 
 @zope.interface.implementer(gocept.lms.interfaces.IURLProvider)
 class URLProvider(zope.container.contained.Contained, persistent.Persistent):
-    """All URLs of a site, as records in BTrees keyed by integers.
+    """All URLs of a site, in BTrees keyed by integers.
 
-    A million URLs as a million persistent objects would cost a database
-    load per URL whenever the syncer sends a client its states; as tuples
-    in BTree buckets they load some sixty at a time. Three BTrees share the
-    key:
+    Each BTree is written by the work it serves, so that a write costs what
+    changed and processes working at once write different objects:
 
-    `_records`  key -> (url, state, reason, last check, last state change,
-                        checker history): written by the checker
-    `_clients`  key -> sorted tuple of client ids: written by subscriptions
-    `_ids`      url -> key
+    `_urls`       key -> URL string; written when URLs are added or removed
+    `_index`      hash of the URL string -> key; the same
+    `_collisions` URL string -> key, for the rare URL whose hash is taken
+    `_info`       key -> (state, reason, last check, last state change,
+                          failure history); written by the checker, and
+                          only when a check changes one of them
+    `_clients`    key -> sorted tuple of client ids; written by
+                          subscriptions
 
-    Because the checker and subscriptions write different BTrees, they do
-    not conflict; and BTree buckets merge concurrent changes of different
-    keys, so two checker batches do not conflict either.
+    Buckets merge concurrent changes of different keys, so two checker
+    batches, or a checker batch and a subscription, do not conflict.
 
-    Keys are random 31-bit integers (as zope.intid uses) so concurrent
-    transactions adding URLs do not fight over a counter, and the
-    client-URL relation is compact LLTreeSets whose set operations run in C.
+    Keys are 31-bit integers, consecutive within one process from a random
+    start (as zope.intid's are random): concurrent transactions adding URLs
+    do not fight over a counter, and each fills buckets at its own place.
+    A key is not given out again while the schedule may still hold an entry
+    for a removed URL with that key.
     """
 
     def __init__(self):
-        self._records = BTrees.LOBTree.LOBTree()
+        self._urls = URLStrings()
+        self._index = URLIndex()
+        self._collisions = BTrees.OLBTree.OLBTree()
+        self._info = Records()
         self._clients = BTrees.LOBTree.LOBTree()
-        self._ids = URLIndex()
         self._length = BTrees.Length.Length()
 
     # IEnumerableMapping, by traversal name
@@ -205,19 +235,19 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         return result
 
     def __contains__(self, name):
-        return self._key(name) in self._records
+        return self._key(name) in self._urls
 
     def keys(self):
-        return (str(k) for k in self._records.keys())
+        return (str(k) for k in self._urls.keys())
 
     def __iter__(self):
         return iter(self.keys())
 
     def values(self):
-        return (URL(self, k) for k in self._records.keys())
+        return (URL(self, k) for k in self._urls.keys())
 
     def items(self):
-        return ((str(k), URL(self, k)) for k in self._records.keys())
+        return ((str(k), URL(self, k)) for k in self._urls.keys())
 
     def __len__(self):
         return self._length()
@@ -226,21 +256,30 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
 
     is_valid = staticmethod(is_valid)
 
+    def _lookup(self, url):
+        """The key of the URL string `url`, or None."""
+        key = self._index.get(url_hash(url))
+        if key is not None and self._urls.get(key) == url:
+            return key
+        # Either unknown, or its hash belongs to another URL.
+        if len(self._collisions):
+            return self._collisions.get(url)
+        return None
+
     def get_url(self, url):
-        key = self._ids.get(url) if isinstance(url, str) else None
+        key = self._lookup(url) if is_valid(url) else None
         return None if key is None else URL(self, key)
 
     def by_id(self, id):
-        if id is None or id not in self._records:
+        if id is None or id not in self._urls:
             return None
         return URL(self, id)
 
     def ids_for(self, urls):
         result = BTrees.LLBTree.LLTreeSet()
-        get = self._ids.get
         for url in urls:
-            if isinstance(url, str):
-                key = get(url)
+            if is_valid(url):
+                key = self._lookup(url)
                 if key is not None:
                     result.insert(key)
         return result
@@ -248,82 +287,118 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
     def add(self, url):
         if not is_valid(url):
             raise InvalidURLError('Not a valid URL: %r' % (url,))
-        key = self._ids.get(url)
-        if key is not None:
-            return URL(self, key)
-        obj = self._create(url)
-        zope.event.notify(URLsAddedEvent(self, [obj]))
-        return obj
+        return self.add_multiple([url])[0]
 
     def add_multiple(self, urls):
-        result, new, seen = [], [], set()
-        get = self._ids.get
+        return [URL(self, key) for key in self._add(urls)[0]]
+
+    def add_ids(self, urls):
+        result = BTrees.LLBTree.LLTreeSet()
+        result.update(self._add(urls)[0])
+        return result
+
+    def _add(self, urls):
+        """Keys of the valid `urls`, in order, without duplicates; unknown
+        URLs are created. Returns (keys, new keys)."""
+        keys, new, seen = [], [], set()
         for url in urls:
             if not is_valid(url) or url in seen:
                 continue
             seen.add(url)
-            key = get(url)
+            key = self._lookup(url)
             if key is None:
-                obj = self._create(url)
-                new.append(obj)
-            else:
-                obj = URL(self, key)
-            result.append(obj)
+                key = self._create(url)
+                new.append(key)
+            keys.append(key)
         if new:
-            zope.event.notify(URLsAddedEvent(self, new))
-        return result
-
-    def add_ids(self, urls):
-        result = BTrees.LLBTree.LLTreeSet()
-        new = []
-        get = self._ids.get
-        for url in urls:
-            if not is_valid(url):
-                continue
-            key = get(url)
-            if key is None:
-                obj = self._create(url)
-                new.append(obj)
-                key = obj.id
-            result.insert(key)
-        if new:
-            zope.event.notify(URLsAddedEvent(self, new))
-        return result
+            # One event per call: subscribers such as the schedule look
+            # themselves up once, not per URL.
+            zope.event.notify(URLsAddedEvent(
+                self, [URL(self, key) for key in new]))
+        return keys, new
 
     def _create(self, url):
-        # One event for all URLs of a call (by the callers): subscribers
-        # such as the schedule then look themselves up once, not per URL.
         key = self._new_key()
-        self._records[key] = (url,) + NEW_RECORD[1:]
-        self._ids[url] = key
+        hashed = url_hash(url)
+        if hashed in self._index:
+            self._collisions[url] = key
+        else:
+            self._index[hashed] = key
+        self._urls[key] = url
+        self._info[key] = NEW_RECORD
         self._length.change(1)
-        return URL(self, key)
+        return key
+
+    def _new_key(self):
+        # Consecutive keys from a random start keep one process's new URLs
+        # in few buckets; another random start after a collision keeps
+        # concurrent writers apart, as zope.intid does.
+        key = getattr(self, '_v_nextkey', None)
+        schedule = getattr(self, '_v_schedule', None)
+        if schedule is None:
+            schedule = self._v_schedule = zope.component.queryUtility(
+                gocept.lms.interfaces.ISchedule, context=self)
+        while (key is None or key >= MAX_KEY or key in self._urls
+               or (schedule is not None and schedule.is_stale(key))):
+            key = random.randrange(1, MAX_KEY)
+        self._v_nextkey = key + 1
+        return key
+
+    def record_check(self, key, state, when, reason, history=None):
+        """Record a check of URL `key`; see IURLProvider."""
+        index = STATE_INDEX.get(state)
+        if index is None:
+            raise ValueError('Unknown state %r' % state)
+        record = self._info.get(key)
+        if record is None:
+            return False
+        history = None if history is None else tuple(history)
+        if (record[STATE] == index and record[REASON] == reason
+                and record[HISTORY] == history):
+            return True  # nothing new: the record stays as it is
+        when = to_seconds(when)
+        changed = record[STATE] != index
+        self._info[key] = (
+            index, reason, when,
+            when if changed else record[LAST_STATE_CHANGE], history)
+        if changed:
+            zope.event.notify(URLStateChangedEvent(
+                URL(self, key),
+                gocept.lms.interfaces.STATES[record[STATE]]))
+        return True
+
+    def check_items(self, keys):
+        """`(key, url, history)` of each key that is still there."""
+        urls, info = self._urls, self._info
+        for key in keys:
+            url = urls.get(key)
+            if url is not None:
+                yield key, url, info[key][HISTORY]
 
     def state_rows(self, ids):
         """`[url, state, reason]` for each key, as clients get them."""
-        records = self._records
+        urls, info = self._urls, self._info
+        states = gocept.lms.interfaces.STATES
         for key in ids:
-            record = records.get(key)
-            if record is not None:
-                yield [record[URL_], record[STATE], record[REASON]]
+            url = urls.get(key)
+            if url is not None:
+                record = info[key]
+                yield [url, states[record[STATE]], record[REASON]]
 
     def remove(self, url):
         if url.clients:
             raise ValueError('%r still has clients' % url)
-        record = self._records.get(url.id)
-        if record is None:
+        key = url.id
+        string = self._urls.get(key)
+        if string is None:
             return
-        del self._records[url.id]
-        del self._ids[record[URL_]]
+        record = self._info[key]
+        del self._urls[key]
+        del self._info[key]
+        if self._collisions.get(string) == key:
+            del self._collisions[string]
+        else:
+            del self._index[url_hash(string)]
         self._length.change(-1)
-        zope.event.notify(URLRemovedEvent(url, record[STATE]))
-
-    def _new_key(self):
-        # Consecutive keys from a random start keep one transaction's new
-        # URLs in few buckets; the random restart after a collision keeps
-        # concurrent writers apart, as zope.intid does.
-        key = getattr(self, '_v_nextkey', None)
-        while key is None or key >= MAX_KEY or key in self._records:
-            key = random.randrange(1, MAX_KEY)
-        self._v_nextkey = key + 1
-        return key
+        zope.event.notify(URLRemovedEvent(
+            url, gocept.lms.interfaces.STATES[record[STATE]]))

@@ -3,14 +3,15 @@
 Generation 1: client passwords are no longer stored in plaintext.
 Generation 2: every LMS site has the schedule of URL checks.
 Generation 3: every LMS site counts its URLs per state (for monitoring).
+Generation 4: the second data model (evolve4.py says what changed).
 """
 
 import zope.generations.generations
 
 
 manager = zope.generations.generations.SchemaManager(
-    minimum_generation=3,
-    generation=3,
+    minimum_generation=4,
+    generation=4,
     package_name='gocept.lms.generations')
 
 

@@ -8,6 +8,7 @@ import logging
 
 import gocept.lms.app
 import gocept.lms.generations
+import gocept.lms.generations.evolve4
 import gocept.lms.interfaces
 
 
@@ -16,6 +17,7 @@ log = logging.getLogger(__name__)
 
 def evolve(context):
     for site in gocept.lms.generations.lms_sites(context):
+        gocept.lms.generations.evolve4.upgrade_model(site)
         add_schedule(site)
 
 
@@ -26,9 +28,8 @@ def add_schedule(site):
     gocept.lms.app.install_missing_utilities(site)
     schedule = sm.getUtility(gocept.lms.interfaces.ISchedule)
     urls = sm.queryUtility(gocept.lms.interfaces.IURLProvider)
-    count = 0
-    for key in (urls.keys() if urls is not None else ()):
-        schedule.schedule(int(key), 0)
-        count += 1
+    keys = list(urls._urls.keys()) if urls is not None else []
+    schedule.add_new(keys)
+    count = len(keys)
     log.info('%s: schedule added, %d URLs due', site.__name__, count)
     return True

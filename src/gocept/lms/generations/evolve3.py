@@ -8,6 +8,7 @@ import logging
 
 import gocept.lms.app
 import gocept.lms.generations
+import gocept.lms.generations.evolve4
 import gocept.lms.interfaces
 
 
@@ -16,6 +17,7 @@ log = logging.getLogger(__name__)
 
 def evolve(context):
     for site in gocept.lms.generations.lms_sites(context):
+        gocept.lms.generations.evolve4.upgrade_model(site)
         add_state_counts(site)
 
 

@@ -96,7 +96,10 @@ class SyncTest(unittest.TestCase):
                                          state.failures))
         self.assertIn('ConnectionRefusedError', state.last_error)
 
-    def test_failure_while_notifying_leaves_nothing_half_done(self):
+    def test_failure_while_sending_keeps_the_list_and_fails_the_sync(self):
+        # The list the client sent is its own account of its links, so it
+        # stays reconciled; the states did not arrive, so the sync counts
+        # as failed, the changes stay pending, and the retry sends again.
         fred = self.add_client('fred', ['http://a.example/'])
         original = gocept.lms.tests.DummyProxy.updateManyStates
 
@@ -108,8 +111,15 @@ class SyncTest(unittest.TestCase):
         finally:
             gocept.lms.tests.DummyProxy.updateManyStates = original
         self.assertEqual(['fred'], [f[0] for f in failures])
-        self.assertEqual([], self.url_set(fred))
-        self.assertIsNone(self.urls.get_url('http://a.example/'))
+        self.assertEqual(['http://a.example/'], self.url_set(fred))
+        state = ISynchronization(fred)
+        self.assertEqual((None, 1), (state.last, state.failures))
+        self.assertIn('connection reset', state.last_error)
+        results, failures = gocept.lms.sync.run(T0 + 30 * MINUTE)
+        self.assertEqual((['fred'], []),
+                         ([r.client_id for r in results], failures))
+        self.assertEqual(['http://a.example/'],
+                         [s[0] for s in self.xmlrpc.states['fred']])
 
     def test_failed_client_is_retried_with_growing_backoff(self):
         fred = self.add_client('fred', ['http://a.example/'])
@@ -239,13 +249,21 @@ class SyncTest(unittest.TestCase):
     def test_a_client_removed_during_a_run_is_skipped(self):
         self.add_client('fred', ['http://a.example/'])
         self.add_client('barney', ['http://b.example/'])
-        clients = self.clients
         original = gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks
+        db = self.layer.getRootFolder()._p_jar.db()
 
         def remove_fred(proxy, client_id, password):
-            # barney syncs first (ids are sorted); then fred disappears
-            if client_id == 'barney' and 'fred' in clients:
-                del clients['fred']
+            # barney syncs first (ids are sorted); meanwhile another
+            # process removes fred and commits.
+            if client_id == 'barney':
+                tm = transaction.TransactionManager()
+                with tm:
+                    site = db.open(tm).root()['Application'][
+                        self.site.__name__]
+                    clients = site.getSiteManager().getUtility(
+                        IClientProvider)
+                    if 'fred' in clients:
+                        clients.remove('fred')
             return original(proxy, client_id, password)
         gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks = remove_fred
         try:
@@ -254,6 +272,7 @@ class SyncTest(unittest.TestCase):
             gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks = original
         self.assertEqual((['barney'], []),
                          ([r.client_id for r in results], failures))
+        self.assertNotIn('fred', self.clients)
 
     def test_the_client_gets_its_own_credentials(self):
         self.add_client('fred', ['http://a.example/'])

@@ -1,0 +1,151 @@
+"""Persistent maps that merge concurrent changes instead of conflicting.
+
+Several processes write some of the LMS's small bookkeeping objects at the
+same time: the checker records that a URL changed while the notifier
+removes what it has just pushed; two checkers move entries of the schedule
+between the same time slots. A plain persistent object would make the later
+of two such transactions fail with a ConflictError and start over. These
+classes tell ZODB how to merge instead (`_p_resolveConflict`), each with a
+rule that has a meaning for what it holds:
+
+`ChangeMap`   key -> time of the latest change. Of two concurrent changes
+              of one key the later one wins, and a change wins over a
+              concurrent removal: nothing that happened is forgotten.
+`Tally`       key -> count. Concurrent changes add up, as BTrees.Length
+              does for a single number.
+
+Both hold their data in one dict, so they are for maps of bounded size.
+merging.txt shows them with two connections.
+"""
+
+import persistent
+
+
+_MISSING = object()
+
+
+def merge_latest(old, committed, new):
+    """Three-way merge of key -> time maps: the later change wins.
+
+    `old` is what both transactions started from. A key one side left
+    alone takes the other side's value (or absence); a key both changed
+    takes the larger time, and a change beats a removal.
+    """
+    merged = dict(committed)
+    for key in set(old) | set(new):
+        before = old.get(key, _MISSING)
+        mine = new.get(key, _MISSING)
+        if mine == before:
+            continue  # this transaction left the key alone
+        theirs = committed.get(key, _MISSING)
+        if theirs == before:
+            if mine is _MISSING:
+                merged.pop(key, None)
+            else:
+                merged[key] = mine
+        elif mine is _MISSING:
+            continue  # removed here, changed there: keep the change
+        elif theirs is _MISSING:
+            merged[key] = mine  # changed here, removed there
+        else:
+            merged[key] = max(mine, theirs)
+    return merged
+
+
+def merge_sum(old, committed, new):
+    """Three-way merge of key -> count maps: the changes add up."""
+    merged = dict(committed)
+    for key in set(old) | set(new):
+        delta = new.get(key, 0) - old.get(key, 0)
+        if delta:
+            merged[key] = merged.get(key, 0) + delta
+    return {key: count for key, count in merged.items() if count}
+
+
+class _MergingMap(persistent.Persistent):
+    """A persistent dict whose state is only that dict."""
+
+    _merge = None  # set by subclasses
+
+    def __init__(self):
+        self._data = {}
+
+    def __getstate__(self):
+        return self._data
+
+    def __setstate__(self, state):
+        self._data = state
+
+    def _p_resolveConflict(self, old, committed, new):
+        return type(self)._merge(old or {}, committed or {}, new or {})
+
+    def __len__(self):
+        return len(self._data)
+
+    def __iter__(self):
+        return iter(sorted(self._data))
+
+    def __contains__(self, key):
+        return key in self._data
+
+    def get(self, key, default=None):
+        return self._data.get(key, default)
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def items(self):
+        return sorted(self._data.items())
+
+    def keys(self):
+        return sorted(self._data)
+
+
+class ChangeMap(_MergingMap):
+    """Key -> time of its latest change; concurrent changes merge."""
+
+    _merge = staticmethod(merge_latest)
+
+    def __setitem__(self, key, when):
+        self._data[key] = when
+        self._p_changed = True
+
+    def __delitem__(self, key):
+        del self._data[key]
+        self._p_changed = True
+
+    def update(self, items):
+        self._data.update(items)
+        self._p_changed = True
+
+    def remove_unchanged(self, snapshot):
+        """Remove each key whose time is still the one in `snapshot` (a
+        dict read earlier); keys changed since then stay. Returns the
+        number removed."""
+        removed = 0
+        for key, when in snapshot.items():
+            if self._data.get(key, _MISSING) == when:
+                del self._data[key]
+                removed += 1
+        if removed:
+            self._p_changed = True
+        return removed
+
+
+class Tally(_MergingMap):
+    """Key -> count; concurrent changes add up. Zero counts vanish."""
+
+    _merge = staticmethod(merge_sum)
+
+    def __getitem__(self, key):
+        return self._data.get(key, 0)
+
+    def change(self, key, delta):
+        if not delta:
+            return
+        count = self._data.get(key, 0) + delta
+        if count:
+            self._data[key] = count
+        else:
+            self._data.pop(key, None)
+        self._p_changed = True
