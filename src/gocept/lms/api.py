@@ -39,6 +39,7 @@ import zope.security.proxy
 import gocept.lms.client
 import gocept.lms.interfaces
 import gocept.lms.mail
+import gocept.lms.publication
 import gocept.lms.secrets
 import gocept.lms.settings
 from gocept.lms.interfaces import IClientProvider, IURLProvider
@@ -483,24 +484,37 @@ def parse_request(body):
 
 @zope.interface.provider(
     zope.app.publication.interfaces.IXMLRPCRequestFactory)
-class XMLRPCRequest(zope.publisher.xmlrpc.XMLRPCRequest):
+class XMLRPCRequest(gocept.lms.publication.RetryingRequest,
+                    zope.publisher.xmlrpc.XMLRPCRequest):
+    """A request that meets a conflict is published again, up to
+    `conflicts.ATTEMPTS` times (publication.py). Each attempt is a new
+    request that reads the body from the copy the attempt before it kept
+    (`HTTPInputStream.cacheStream`, a temporary file for a body of 64 KiB
+    or more) and parses it again."""
 
     _retried = False
+    _previous_copy = None
 
     def _createResponse(self):
         return XMLRPCResponse()
 
     def retry(self):
+        request = super().retry()
         self._retried = True
-        return super().retry()
+        request._previous_copy = self._body_instream.cacheStream
+        return request
 
     def close(self):
-        # zope.publisher drops the copy of a large body (a temporary file)
-        # without closing it. A retried request still reads from it.
-        cache = getattr(self._body_instream, 'cacheStream', None)
+        # zope.publisher drops the copies of the body without closing
+        # them. This attempt's copy is still needed if there is a next
+        # attempt; the one it read from itself is not.
+        stream = self._body_instream
         super().close()
-        if cache is not None and not self._retried:
-            cache.close()
+        if stream is not None and not self._retried:
+            stream.cacheStream.close()
+        if self._previous_copy is not None:
+            self._previous_copy.close()
+            self._previous_copy = None
 
     def processInputs(self):
         limit = gocept.lms.settings.get().max_request_bytes
@@ -555,7 +569,8 @@ class XMLRPCRequest(zope.publisher.xmlrpc.XMLRPCRequest):
         self.setPathSuffix(method.split('.'))
 
 
-class XMLRPCPublication(zope.app.publication.xmlrpc.XMLRPCPublication):
+class XMLRPCPublication(gocept.lms.publication.RetryingPublication,
+                        zope.app.publication.xmlrpc.XMLRPCPublication):
 
     def handleException(self, object, request, exc_info,
                         retry_allowed=True):

@@ -8,8 +8,9 @@ it stops; the web server's `@@metrics` and `@@munin-threadpool` views read
 it. The file is replaced atomically (write a sibling, then rename), so a
 reader never sees half of it.
 
-The counters (checks, latency histogram) start at zero when the checker
-starts, as Prometheus counters do after a restart.
+The counters (checks, latency histogram, and the conflicts the process
+met and retried, from `conflicts`) start at zero when the checker starts,
+as Prometheus counters do after a restart.
 """
 
 import asyncio
@@ -21,6 +22,7 @@ import tempfile
 import time
 
 import gocept.lms.checking.engine
+import gocept.lms.conflicts
 
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,9 @@ PUBLISH_INTERVAL = 5.0
 # A file older than this means the checker is not running (it rewrites the
 # file every PUBLISH_INTERVAL, also while idle).
 STALE_AFTER = 60.0
+
+# Where the checker's conflicts are counted (`conflicts.record`).
+CONFLICTS = 'checker'
 
 
 class CheckerStats:
@@ -63,6 +68,7 @@ class CheckerStats:
         self.states[state] += 1
 
     def as_dict(self):
+        conflicts = gocept.lms.conflicts.counts(CONFLICTS)
         return {
             'pid': os.getpid(),
             'started': self.started,
@@ -75,6 +81,10 @@ class CheckerStats:
                 'sum': self.seconds,
             },
             'checks': dict(self.states),
+            # ConflictErrors met by this process, and how many of them
+            # were retried (the others were given up).
+            'conflicts': conflicts['conflicts'],
+            'retries': conflicts['retries'],
         }
 
     def write(self, path):

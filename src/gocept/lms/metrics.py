@@ -19,7 +19,9 @@ import zope.interface
 import zope.security.proxy
 
 import gocept.lms.checkerstats
+import gocept.lms.conflicts
 import gocept.lms.interfaces
+import gocept.lms.publication
 import gocept.lms.settings
 from gocept.lms.interfaces import (
     IClientProvider, INotifications, ISchedule, IStateCounts,
@@ -191,6 +193,7 @@ class Metrics:
         self.site_figures(figures, out)
         self.client_figures(figures, out)
         self.checker_figures(figures, out)
+        self.conflict_figures(figures, out)
         self.request.response.setHeader(
             'Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
         self.request.response.setHeader('Cache-Control', 'no-store')
@@ -286,6 +289,27 @@ class Metrics:
                        'How long checks took, since bin/checker started '
                        '(pacing waits before the first request excluded).',
                        samples)
+
+    def conflict_figures(self, figures, out):
+        # This process's own counts, and those the checker published.
+        rows = [('web', gocept.lms.conflicts.counts(
+            gocept.lms.publication.WHERE))]
+        data = figures.checker()
+        if data is not None and 'conflicts' in data:
+            rows.append(('checker', {'conflicts': data['conflicts'],
+                                     'retries': data.get('retries', 0)}))
+        out.family('lms_conflicts_total', 'counter',
+                   'ConflictErrors since the process started: another '
+                   'process had changed what the transaction read or '
+                   'wrote.',
+                   [((('process', process),), counts['conflicts'])
+                    for process, counts in rows])
+        out.family('lms_conflict_retries_total', 'counter',
+                   'Conflicts that were retried since the process '
+                   'started; the others were given up after the last '
+                   'attempt (an error for the caller).',
+                   [((('process', process),), counts['retries'])
+                    for process, counts in rows])
 
 
 def _le(bound):
