@@ -4,6 +4,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 
 import transaction
 import ZConfig
@@ -13,9 +14,10 @@ import zope.app.appsetup.appsetup
 import zope.app.appsetup.product
 import zope.app.publication.zopepublication
 import zope.component.hooks
-import zope.event
-import zope.processlifetime
+from ZODB.POSException import ConflictError
 
+import gocept.lms.app
+import gocept.lms.conflicts
 import gocept.lms.db
 import gocept.lms.interfaces
 import gocept.lms.settings
@@ -29,6 +31,12 @@ DEFAULT_CONFIG = 'etc/zope.conf'
 EXIT_OK = 0
 EXIT_CLIENT_FAILED = 1
 EXIT_CONFIG = 2
+
+# How long the workers and the syncer wait at start for bin/web to create
+# the LMS site in a new database (seconds), and how often they say so.
+WAIT_FOR_SITE = 300.0
+WAIT_POLL = 0.5
+WAIT_REPORT = 5.0
 
 
 def read_configuration(config_file, quiet=False):
@@ -50,21 +58,82 @@ def read_configuration(config_file, quiet=False):
     return options
 
 
-def open_database(config_file, filestorage=None, quiet=False):
+def open_database(config_file, filestorage=None, quiet=False,
+                  bootstrap=True, where='web'):
     """Read etc/zope.conf, load the ZCML, open the database.
 
     `filestorage` replaces the configured database (usually the ZEO client)
     with a FileStorage at that path, for maintenance without a ZEO server.
+
+    `bootstrap`: create what a new database lacks (the root folder, the
+    LMS site; `app.bootstrap_database`), as bin/web does. The workers and
+    the syncer pass False: they write nothing at start and wait for the
+    site instead (`wait_for_site`). `where` names the process for the
+    conflict counts (`conflicts.record`).
     """
     options = read_configuration(config_file, quiet)
     zope.app.appsetup.appsetup.config(options.site_definition)
-    if filestorage:
-        db = ZODB.DB(ZODB.FileStorage.FileStorage(filestorage))
-    else:
-        db = zope.app.appsetup.appsetup.multi_database(
-            options.databases)[0][0]
-    zope.event.notify(zope.processlifetime.DatabaseOpened(db))
+    db = connect(options, filestorage, where)
+    if bootstrap:
+        try:
+            gocept.lms.app.bootstrap_database(db, where)
+        except BaseException:
+            db.close()
+            raise
     return db
+
+
+def connect(options, filestorage=None, where='web',
+            attempts=gocept.lms.conflicts.ATTEMPTS):
+    """Open the configured database (or the FileStorage `filestorage`).
+
+    On an empty storage ZODB stores the root object while it opens the
+    database. Two processes doing that at the same moment conflict, and
+    the one that lost opens the database again (ZODB's own write, not
+    inside a transaction we could retry).
+    """
+    for attempt in range(attempts):
+        try:
+            if filestorage:
+                return ZODB.DB(ZODB.FileStorage.FileStorage(filestorage))
+            return zope.app.appsetup.appsetup.multi_database(
+                options.databases)[0][0]
+        except ConflictError:
+            last = attempt + 1 == attempts
+            gocept.lms.conflicts.record(where, retried=not last)
+            if last:
+                raise
+            log.info('Conflict while opening the database, once more')
+            gocept.lms.conflicts.pause(attempt)
+
+
+def wait_for_site(db, prog, timeout=WAIT_FOR_SITE, poll=WAIT_POLL,
+                  report=WAIT_REPORT, clock=time.monotonic,
+                  sleep=time.sleep):
+    """Wait until bin/web has created the LMS site; False if it does not
+    within `timeout` seconds (then a line on stderr says why).
+
+    Only reads: a worker that starts with bin/web on a new database must
+    not create the site too (app.py).
+    """
+    name = gocept.lms.settings.get().site_name
+    start = clock()
+    next_report = start
+    while True:
+        missing = gocept.lms.app.site_missing(db, name)
+        if missing is None:
+            return True
+        waited = clock() - start
+        if waited >= timeout:
+            print('%s: %s after %.0f s; bin/web creates the site and '
+                  'brings the schema up to date when it starts'
+                  % (prog, missing, waited), file=sys.stderr)
+            return False
+        if clock() >= next_report:
+            log.info('%s: waiting for bin/web: %s (%.0f s so far)',
+                     prog, missing, waited)
+            next_report += report
+        sleep(min(poll, max(0.0, timeout - waited)))
 
 
 def sync_main(argv=None):
@@ -88,15 +157,21 @@ def sync_main(argv=None):
                        help='sync this client now (repeatable)')
     parser.add_argument('-q', '--quiet', action='store_true',
                         help='report failures only (for cron mail)')
+    add_wait_option(parser)
     args = parser.parse_args(argv)
 
     try:
-        db = open_database(args.config, args.filestorage, args.quiet)
+        db = open_database(args.config, args.filestorage, args.quiet,
+                           bootstrap=False, where='sync')
     except (ZConfig.ConfigurationError, OSError) as e:
         print('sync: cannot open the database: %s' % e, file=sys.stderr)
         return EXIT_CONFIG
     failed = False
     try:
+        # With --filestorage nobody else can create the site meanwhile.
+        if not wait_for_site(
+                db, 'sync', 0 if args.filestorage else args.wait):
+            return EXIT_CONFIG
         connection = db.open()
         sites = gocept.lms.db.lms_sites(connection)
         if not sites:
@@ -129,8 +204,17 @@ def sync_main(argv=None):
         transaction.abort()
         connection.close()
     finally:
+        gocept.lms.conflicts.log_summary(log)
         db.close()
     return EXIT_CLIENT_FAILED if failed else EXIT_OK
+
+
+def add_wait_option(parser):
+    parser.add_argument(
+        '--wait', type=float, default=WAIT_FOR_SITE, metavar='SECONDS',
+        help='on a new database, wait this long for bin/web to create the '
+             'LMS site, then give up with exit status 2 '
+             '(default: %(default).0f)')
 
 
 def web_main(argv=None):
@@ -243,17 +327,22 @@ def run_worker(prog, description, once_help, argv, work):
     parser.add_argument('--once', action='store_true', help=once_help)
     parser.add_argument('-q', '--quiet', action='store_true',
                         help='log warnings and errors only')
+    add_wait_option(parser)
     args = parser.parse_args(argv)
     try:
-        db = open_database(args.config, quiet=args.quiet)
+        db = open_database(args.config, quiet=args.quiet, bootstrap=False,
+                           where=prog)
     except (ZConfig.ConfigurationError, OSError, ValueError) as e:
         print('%s: cannot start: %s' % (prog, e), file=sys.stderr)
         return EXIT_CONFIG
     try:
+        if not wait_for_site(db, prog, args.wait):
+            return EXIT_CONFIG
         log.info('%s done: %s', prog, work(db, args.once))
     except KeyboardInterrupt:
         pass
     finally:
+        gocept.lms.conflicts.log_summary(log)
         db.close()
     return EXIT_OK
 
