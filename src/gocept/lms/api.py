@@ -37,6 +37,7 @@ import zope.security.interfaces
 import zope.security.proxy
 
 import gocept.lms.client
+import gocept.lms.db
 import gocept.lms.interfaces
 import gocept.lms.mail
 import gocept.lms.publication
@@ -64,6 +65,9 @@ CLIENT_EXISTS = 2
 UNKNOWN_CLIENT = 3
 TOO_MANY_URLS = 4
 TOO_LARGE = 5
+
+# URLs per transaction of a large registerURLs or unregisterURLs call.
+STEP = 500
 
 # The signature of every method, checked before the call so a client with
 # the wrong number of arguments learns which ones are expected.
@@ -307,13 +311,16 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
                           client_id, password, urls)
 
     def _register_urls(self, client_id, password, urls):
-        client = self._client(client_id, password)
+        self._client(client_id, password)
         urls = self._url_list(urls)
-        objects = self.urls.add_multiple(urls)
-        client.register_urls(objects)
         unknown = gocept.lms.interfaces.UNKNOWN
-        return [[url.url, url.state, url.reason or '']
-                for url in objects if url.state != unknown]
+
+        def register(some):
+            objects = self.urls.add_multiple(some)
+            self.clients[client_id].register_urls(objects)
+            return [[url.url, url.state, url.reason or '']
+                    for url in objects if url.state != unknown]
+        return self._in_steps(register, urls)
 
     def unregisterURLs(self, client_id, password, urls):
         """Unsubscribe; URLs the client does not have are ignored."""
@@ -321,13 +328,37 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
                           client_id, password, urls)
 
     def _unregister_urls(self, client_id, password, urls):
-        client = self._client(client_id, password)
+        self._client(client_id, password)
         urls = self._url_list(urls)
-        provider = self.urls
-        keys = BTrees.LLBTree.intersection(
-            provider.ids_for(urls), client.url_ids)
-        client.unregister_urls([provider.by_id(key) for key in keys])
+
+        def unregister(some):
+            provider, client = self.urls, self.clients[client_id]
+            keys = BTrees.LLBTree.intersection(
+                provider.ids_for(some), client.url_ids)
+            client.unregister_urls([provider.by_id(key) for key in keys])
+            return []
+        self._in_steps(unregister, urls)
         return True
+
+    def _in_steps(self, work, urls):
+        """work(urls) for a list of URLs, in steps of STEP URLs.
+
+        A small call is one transaction, the request's own. A large one
+        commits each step in a transaction of its own, retried on its own
+        when it conflicts: a transaction that touches thousands of buckets
+        meets every other writer, and would start over again and again.
+        The steps are safe to repeat (registering a URL twice changes
+        nothing), so a call that fails half way is completed by the
+        client's next attempt. Returns the concatenated results.
+        """
+        if len(urls) <= STEP:
+            return work(urls)
+        result = []
+        for start in range(0, len(urls), STEP):
+            result.extend(gocept.lms.db.retrying(
+                transaction.manager,
+                lambda: work(urls[start:start + STEP]), where='web'))
+        return result
 
     def getURLStates(self, client_id, password, urls):
         """[url, state, reason] of each given URL the client subscribes
