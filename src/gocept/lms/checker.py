@@ -15,6 +15,8 @@ import concurrent.futures
 import logging
 import time
 
+from ZODB.POSException import ConflictError
+
 import gocept.lms.checkerstats
 import gocept.lms.checking.engine
 import gocept.lms.db
@@ -32,6 +34,7 @@ class Stats:
         self.started = time.monotonic()
         self.states = collections.Counter()
         self.written = 0
+        self.dropped = 0
         self.gone = 0
 
     @property
@@ -95,14 +98,28 @@ class Runner:
                 schedule.reschedule(
                     r.key, until, r.checked_at.timestamp() + r.next_check)
             return gone
-        stats.gone += self._in_transaction(site_name, work)
-        stats.written += len(results)
+        try:
+            stats.gone += self._in_transaction(site_name, work)
+        except ConflictError as error:
+            # Nothing is lost: the URLs come due again when their lease
+            # ends, and another round checks them.
+            log.warning('%d results not written, conflicts outlasted '
+                        'their retries (%s); checked again after the lease',
+                        len(results), type(error).__name__)
+            stats.dropped += len(results)
+        else:
+            stats.written += len(results)
 
     async def check_round(self, checker, site_name, stats):
         """Claim and check one batch; return how many URLs were claimed."""
         loop = asyncio.get_running_loop()
-        until, items = await loop.run_in_executor(
-            self.writer, self.claim, site_name)
+        try:
+            until, items = await loop.run_in_executor(
+                self.writer, self.claim, site_name)
+        except ConflictError as error:
+            log.warning('claim given up, conflicts outlasted their retries '
+                        '(%s); trying again later', type(error).__name__)
+            return 0
         if not items:
             return 0
         pending = []

@@ -1,6 +1,5 @@
 """Clients, the client provider and the per-client sync/notification state."""
 
-import concurrent.futures
 import time
 
 import persistent
@@ -12,6 +11,7 @@ import zope.container.contained
 import zope.interface
 import zope.lifecycleevent.interfaces
 
+import gocept.lms.callback
 import gocept.lms.interfaces
 import gocept.lms.merging
 import gocept.lms.secrets
@@ -67,10 +67,22 @@ class Client(zope.container.contained.Contained, persistent.Persistent):
         return SubscribedURLs(self, self._url_ids)
 
     def register_urls(self, urls):
+        pending = None
         for url in urls:
             self._url_ids.insert(url.id)
-            if self.id not in url.clients:
-                url.clients = url.clients | {self.id}
+            clients = url.clients
+            if self.id in clients:
+                continue
+            url.clients = clients | {self.id}
+            if clients and url.state == gocept.lms.interfaces.UNKNOWN:
+                # Another client's URL, not checked yet: the checker may
+                # be writing its first state right now, for the clients it
+                # knew of. Waiting in our pending map, the URL reaches us
+                # with its first state whichever transaction wins.
+                if pending is None:
+                    pending = gocept.lms.interfaces.INotifications(
+                        self).pending
+                pending.note(url.id, time.time_ns() // 1000)
 
     def unregister_urls(self, urls):
         provider = None
@@ -111,37 +123,13 @@ class Client(zope.container.contained.Contained, persistent.Persistent):
     def _send_states(self, ids):
         provider = zope.component.getUtility(
             gocept.lms.interfaces.IURLProvider, context=self)
-        batch_size = gocept.lms.settings.get().callback_batch_size
-        password = self.callback_password()
-        proxy = None
-        sent = 0
-        # One batch travels while the next is read from the database: the
-        # client's time to take a batch and ours to load one overlap. Only
-        # one call is in flight, so the client sees them in order.
-        with concurrent.futures.ThreadPoolExecutor(1) as sender:
-            in_flight = None
-            for states in batched(provider.state_rows(ids), batch_size):
-                if proxy is None:
-                    proxy = self._connect()
-                if in_flight is not None:
-                    in_flight.result()
-                in_flight = sender.submit(
-                    proxy.updateManyStates, self.id, password, states)
-                sent += len(states)
-            if in_flight is not None:
-                in_flight.result()
-        return sent
-
-
-def batched(iterable, size):
-    batch = []
-    for item in iterable:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        keys = list(ids)
+        if not keys:
+            return 0
+        return gocept.lms.callback.send_states(
+            self._connect(), self.id, self.callback_password(), keys,
+            lambda some: list(provider.state_rows(some)),
+            gocept.lms.settings.get().callback_batch_size)
 
 
 class SubscribedURLs:
@@ -192,9 +180,32 @@ class Notifications(zope.container.contained.Contained,
     failed = 0
 
     def __init__(self):
-        # The checker adds to it while the notifier and the syncer remove
-        # what they sent: a map that merges such changes (merging.py).
-        self.pending = gocept.lms.merging.ChangeMap()
+        self.pending = PendingChanges()
+
+
+class PendingChanges(gocept.lms.merging.ChangeMap):
+    """URL key -> time of its latest state change, for one client.
+
+    The checker adds to it while the notifier and the syncer remove what
+    they sent: a map that merges such changes (merging.py). It is written
+    whole, so it is kept small: past `LIMIT` entries it is replaced by a
+    note that everything changed (`EVERYTHING`), and the next push sends
+    all of the client's states, as the syncer does.
+    """
+
+    LIMIT = 1000
+    EVERYTHING = -1
+
+    def note(self, key, when):
+        self[key] = when
+        if len(self) > self.LIMIT:
+            self._data = {self.EVERYTHING: max(self._data.values())}
+
+    def keys_to_send(self, snapshot, client):
+        """The keys a push of `snapshot` (read from this map) sends."""
+        if self.EVERYTHING in snapshot:
+            return list(client.url_ids)
+        return sorted(key for key in snapshot if key in client.url_ids)
 
 
 notifications = zope.annotation.factory(
@@ -227,5 +238,5 @@ def remember_state_change(event):
     for client_id in event.url.clients:
         client = clients.get(client_id)
         if client is not None:
-            gocept.lms.interfaces.INotifications(client).pending[
-                event.url.id] = changed
+            gocept.lms.interfaces.INotifications(client).pending.note(
+                event.url.id, changed)

@@ -5,24 +5,16 @@ retried when another process wrote the same objects meanwhile.
 """
 
 import logging
-import random
-import time
 
 import transaction
 import zope.app.publication.zopepublication
+from ZODB.POSException import ConflictError
 
+import gocept.lms.conflicts
 import gocept.lms.interfaces
 
 
 log = logging.getLogger(__name__)
-
-# A conflict means another process wrote the same objects meanwhile; the
-# retry starts over with fresh data. Ten attempts with backoff outlast any
-# burst of concurrent writers we have seen.
-ATTEMPTS = 10
-BASE_BACKOFF = 0.01
-MAX_BACKOFF = 1.0
-
 
 def root_folder(connection):
     return connection.root()[
@@ -43,32 +35,34 @@ def lms_site_names(db):
         connection.close()
 
 
-def backoff(attempt):
-    """Seconds to wait before retry `attempt` (1, 2, ...): growing, capped,
-    and random, so that two processes that conflicted do not meet again
-    at once."""
-    return random.uniform(0, min(MAX_BACKOFF, BASE_BACKOFF * 2 ** attempt))
-
-
-def retrying(manager, work, attempts=ATTEMPTS, where='worker'):
+def retrying(manager, work, attempts=None, where='worker'):
     """Return work() run in a transaction of `manager`, retried on conflict.
 
     `transaction`'s attempts decide what is retried (ConflictError and the
-    other transient errors); between attempts we wait a little longer each
-    time. The last attempt's error reaches the caller.
+    other transient errors); between attempts we pause a little longer
+    each time (`conflicts.pause`), and every conflict is counted for the
+    monitoring figures. The last attempt's error reaches the caller.
     """
+    attempts = attempts or gocept.lms.conflicts.ATTEMPTS
     for number, attempt in enumerate(manager.attempts(attempts)):
         if number:
+            # The previous attempt met a conflict and was aborted.
+            gocept.lms.conflicts.record(where)
             log.info('%s: conflict, retrying (%d)', where, number)
-            time.sleep(backoff(number))
-        with attempt:
-            result = work()
-        # The last attempt is the manager itself: its errors propagate.
-        if attempt is manager or attempt.success:
+            gocept.lms.conflicts.pause(number - 1)
+        try:
+            with attempt:
+                result = work()
+        except ConflictError:
+            gocept.lms.conflicts.record(where, retried=False)
+            raise
+        # An Attempt that swallowed a conflict has no success; the last
+        # attempt is the manager itself, whose errors propagate.
+        if getattr(attempt, 'success', True):
             return result
 
 
-def in_transaction(db, site_name, work, attempts=ATTEMPTS, where='worker'):
+def in_transaction(db, site_name, work, attempts=None, where='worker'):
     """Return work(site) run in a transaction of its own, on a connection
     of its own, retried on conflict (see `retrying`)."""
     # The thread's own manager: whatever joins the transaction (a mail

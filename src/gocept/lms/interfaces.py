@@ -62,7 +62,10 @@ class IURL(zope.location.interfaces.IContained):
         title='The latest explanation of the state', default=UNKNOWN)
 
     last_check = zope.schema.Datetime(
-        title='When the URL was last checked (UTC)', required=False)
+        title='When a check last changed what is known of the URL (UTC)',
+        description='Its state, reason or failure history. A check that '
+                    'confirms all three leaves the record alone.',
+        required=False)
 
     last_state_change = zope.schema.Datetime(
         title='When the state last changed (UTC)', required=False)
@@ -71,12 +74,13 @@ class IURL(zope.location.interfaces.IContained):
         'Frozen set of the ids of the clients subscribed to this URL. '
         'Change it only through IClient.register_urls/unregister_urls.')
 
-    def update_check(state, when, reason):
+    def update_check(state, when, reason, history=None):
         """Record the outcome of a check made at `when`.
 
-        `last_check` becomes `when`; `last_state_change` moves only when
-        `state` differs from the current state. Fires an
-        `IURLStateChangedEvent` in that case.
+        If the state, the reason or the failure history `history` differ
+        from what is stored, `last_check` becomes `when`;
+        `last_state_change` moves only when `state` differs from the
+        current state, and an `IURLStateChangedEvent` fires then.
         """
 
 
@@ -146,9 +150,23 @@ class IURLProvider(zope.interface.common.mapping.IEnumerableMapping):
         Returns a BTrees set; unknown or invalid URLs are left out.
         """
 
-    def state_rows(ids):
+    def state_rows(ids, unknown=None):
         """Iterate `[url, state, reason]` for the URLs with these keys, as
-        updateManyStates sends them; unknown keys are skipped."""
+        updateManyStates sends them; unknown keys are skipped. With a set
+        as `unknown`, the keys of URLs not checked yet are added to it."""
+
+    def record_check(key, state, when, reason, history=None):
+        """Record a check of URL `key` made at `when` (see
+        IURL.update_check); return False if there is no such URL.
+
+        The record is written only when the state, the reason or the
+        failure history change: a check that confirms what is known costs
+        no write here.
+        """
+
+    def check_items(keys):
+        """Iterate `(key, url string, failure history)` of the keys that
+        are still there: what the checker needs to check them."""
 
     def remove(url):
         """Remove an IURL object that no client subscribes to any more."""
@@ -165,30 +183,53 @@ class IURLProvider(zope.interface.common.mapping.IEnumerableMapping):
 class ISchedule(zope.interface.Interface):
     """When each URL is checked next (a local utility of the LMS site).
 
-    Times are epoch seconds (UTC); keys are IURL.id.
+    Times are epoch seconds (UTC); keys are IURL.id. New URLs wait apart
+    from the time order; every other URL has one entry, at its next check.
+    The checker moves an entry when it claims the URL and when it writes
+    the result; there is no map from key to time (schedule.txt says why).
     """
 
+    def add_new(keys, now=None):
+        """Make the new URLs `keys` due at once."""
+
     def schedule(key, when):
-        """Set the next check of URL `key` to `when`."""
-
-    def unschedule(key):
-        """Forget URL `key` (it was removed)."""
-
-    def next_check(key):
-        """When URL `key` is due, or None if it is not scheduled."""
-
-    def due(now, limit=None):
-        """Keys of URLs due at `now`, most overdue first."""
+        """Give URL `key`, which has no entry yet, its first one at `when`
+        (for schema evolution and tests)."""
 
     def claim(now, limit, lease):
-        """Take up to `limit` due keys for checking.
+        """Take up to `limit` due keys for checking, new URLs first.
 
-        Each is rescheduled to `now + lease`: if the checker dies before it
-        writes a result, the URL comes due again then, never stuck.
+        Returns `(until, keys)`: each key's entry moved to `until`, `now +
+        lease`. If the checker dies before it writes a result, the URL is
+        due again then, never stuck.
         """
 
+    def reschedule(key, until, when):
+        """Move the entry of `key` claimed until `until` to `when`.
+
+        Returns False, changing nothing, if the entry is not at `until`
+        any more (the lease ran out and another claim took the URL).
+        """
+
+    def release(key, until):
+        """Drop the entry of `key` claimed until `until`: its URL was
+        removed while it was checked."""
+
+    def unschedule(key):
+        """Forget URL `key` (it was removed). Its entry, if it has one, is
+        dropped when it comes due; until then the key is stale."""
+
+    def is_stale(key):
+        """Whether an entry of a removed URL may still hold `key` (such a
+        key is not given to a new URL)."""
+
+    def due(now, limit=None):
+        """Keys of URLs due at `now`: new ones first, then most overdue
+        first."""
+
     def backlog(now):
-        """How many URLs are due at `now`."""
+        """How many URLs are due at `now`, counted per time slot (it does
+        not read every due entry)."""
 
 
 class IStateCounts(zope.interface.Interface):
@@ -338,8 +379,10 @@ class INotifications(zope.interface.Interface):
         title='Why the last push failed', required=False)
 
     pending = zope.interface.Attribute(
-        'BTree mapping the keys of URLs whose state changed since the '
-        'last successful push to the time of the change (microseconds).')
+        'PendingChanges (client.py): the keys of URLs whose state changed '
+        'since the last successful push, mapped to the time of the change '
+        '(microseconds). It merges concurrent changes; past its limit it '
+        'holds one note that everything changed.')
 
 
 class INotificationsDisabledEvent(zope.interface.Interface):

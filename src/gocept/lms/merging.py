@@ -13,12 +13,18 @@ rule that has a meaning for what it holds:
               concurrent removal: nothing that happened is forgotten.
 `Tally`       key -> count. Concurrent changes add up, as BTrees.Length
               does for a single number.
+`KeyQueue`    keys waiting to be taken. Concurrent additions and takings
+              merge; two transactions that take the same key conflict, so
+              a key is taken once.
 
 Both hold their data in one dict, so they are for maps of bounded size.
 merging.txt shows them with two connections.
 """
 
+import itertools
+
 import persistent
+import ZODB.POSException
 
 
 _MISSING = object()
@@ -49,6 +55,29 @@ def merge_latest(old, committed, new):
             merged[key] = mine  # changed here, removed there
         else:
             merged[key] = max(mine, theirs)
+    return merged
+
+
+def merge_taken_once(old, committed, new):
+    """Three-way merge of key -> time queues: additions and removals of
+    different keys merge; a key both sides removed raises ConflictError."""
+    merged = dict(committed)
+    for key in set(old) | set(new):
+        before = old.get(key, _MISSING)
+        mine = new.get(key, _MISSING)
+        if mine == before:
+            continue
+        theirs = committed.get(key, _MISSING)
+        if theirs == before:
+            if mine is _MISSING:
+                merged.pop(key, None)
+            else:
+                merged[key] = mine
+        elif mine is not _MISSING and theirs is not _MISSING:
+            merged[key] = min(mine, theirs)  # added by both: once
+        else:
+            raise ZODB.POSException.ConflictError(
+                'key %r taken or changed by two transactions' % (key,))
     return merged
 
 
@@ -149,3 +178,38 @@ class Tally(_MergingMap):
         else:
             self._data.pop(key, None)
         self._p_changed = True
+
+
+class KeyQueue(_MergingMap):
+    """Keys waiting to be taken, oldest first, with the time they came."""
+
+    _merge = staticmethod(merge_taken_once)
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def keys(self):
+        return list(self._data)
+
+    def add(self, key, when):
+        """Add `key` unless it waits already; return whether it was added."""
+        if key in self._data:
+            return False
+        self._data[key] = when
+        self._p_changed = True
+        return True
+
+    def take(self, limit):
+        """Remove and return up to `limit` keys, oldest first."""
+        keys = list(itertools.islice(self._data, limit))
+        for key in keys:
+            del self._data[key]
+        if keys:
+            self._p_changed = True
+        return keys
+
+    def discard(self, key):
+        if self._data.pop(key, _MISSING) is not _MISSING:
+            self._p_changed = True
+            return True
+        return False

@@ -3,8 +3,9 @@
 Each client has a pending map, URL key -> when its state last changed,
 filled whenever a subscribed URL changes its state. A push of one client:
 
-1. read the pending map and the current states (one short transaction);
-2. send the states with updateManyStates, in batches (no transaction open);
+1. read the pending map (one short transaction);
+2. send the current states with updateManyStates, in batches, each read in
+   a short transaction of its own (none stays open while a batch travels);
 3. in a new transaction, remove each pushed key whose change time is still
    the one read in step 1.
 
@@ -20,15 +21,16 @@ import datetime
 import logging
 import time
 
-import transaction
 import zope.component
 import zope.event
 import zope.interface
 
+import gocept.lms.callback
 import gocept.lms.db
 import gocept.lms.interfaces
 import gocept.lms.settings
 from gocept.lms.interfaces import IClientProvider, INotifications
+from gocept.lms.interfaces import IURLProvider
 
 
 log = logging.getLogger(__name__)
@@ -88,27 +90,39 @@ class Notifier:
                 return None
             notifications = INotifications(client)
             notifications.last_attempt = now
-            return dict(notifications.pending.items())
-        snapshot = self._retrying(site_name, read)
-        if not snapshot:
+            snapshot = dict(notifications.pending.items())
+            return (snapshot,
+                    notifications.pending.keys_to_send(snapshot, client),
+                    client.callback, client.callback_password())
+        read = self._retrying(site_name, read)
+        if not read or not read[0]:
             return 0
+        snapshot, keys, callback, password = read
 
-        # Reading only: the states go out from a snapshot, and no
-        # transaction stays open while the client takes its time.
-        tm = transaction.manager
-        tm.begin()
-        connection = self.db.open(tm)
-        site = gocept.lms.db.root_folder(connection)[site_name]
+        # A URL not checked yet is no news: it stays pending until the
+        # checker has a state for it.
+        unknown = set()
+
+        def rows(some):
+            return gocept.lms.db.in_transaction(
+                self.db, site_name, lambda site: [
+                    row for row in site.getSiteManager().getUtility(
+                        IURLProvider).state_rows(some, unknown)
+                    if row[1] != gocept.lms.interfaces.UNKNOWN],
+                where='notifier')
         error = None
+        sent = 0
         try:
-            client = site.getSiteManager().getUtility(
-                IClientProvider).get(client_id)
-            sent = client.notify_keys(sorted(snapshot))
+            # No transaction stays open while the client takes its time:
+            # each batch is read in one of its own.
+            if keys:
+                transport = zope.component.getUtility(
+                    gocept.lms.interfaces.ICallbackTransport)
+                sent = gocept.lms.callback.send_states(
+                    transport.connect(callback), client_id, password, keys,
+                    rows, self.settings.callback_batch_size)
         except Exception as e:
             error = e
-        finally:
-            tm.abort()
-            connection.close()
 
         if error is not None:
             self._retrying(site_name, lambda clients: self._failed(
@@ -120,7 +134,9 @@ class Notifier:
             if client is None:
                 return
             notifications = INotifications(client)
-            notifications.pending.remove_unchanged(snapshot)
+            notifications.pending.remove_unchanged(
+                {key: when for key, when in snapshot.items()
+                 if key not in unknown})
             notifications.last = now
             notifications.failed = 0
         self._retrying(site_name, done)

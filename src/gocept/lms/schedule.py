@@ -2,9 +2,12 @@
 
 schedule.txt tells the story; in short:
 
-* New URLs wait in a set of their own (`_new`), not at the front of the
-  time order where the checker takes its work: registering URLs and
-  claiming due ones write different objects.
+* New URLs wait apart from the time order where the checker takes its
+  work: registering URLs and claiming due ones write different objects.
+  Up to `RECENT` of them wait in a `KeyQueue`, which merges what a client
+  adds with what a checker takes at the same time; more (a client's first
+  100,000 links, say) go to a BTree set, where such writers may conflict
+  and retry.
 
 * Every other URL has one entry in a time-ordered set, the 64-bit integer
   `(time << KEY_BITS) | key`. Finding due work costs what is due; the set
@@ -27,6 +30,7 @@ schedule.txt tells the story; in short:
 """
 
 import itertools
+import time
 
 import BTrees.LLBTree
 import BTrees.Length
@@ -43,6 +47,9 @@ from gocept.lms.url import KEY_BITS, MAX_KEY
 # The granularity of the backlog counts, in seconds.
 SLOT = 600
 
+# New URLs kept in the merging queue before they go to the BTree set.
+RECENT = 2000
+
 
 def _entry(when, key):
     return (int(when) << KEY_BITS) | key
@@ -57,18 +64,26 @@ def _slot(when):
 
 
 class Entries(BTrees.LLBTree.LLTreeSet):
-    """The time-ordered entries. Buckets of moderate size: a batch of
-    results fills buckets near one time, and the front is read in order."""
+    """The time-ordered entries. A batch of results fills buckets near one
+    time, and claims read the front in order: buckets of moderate size,
+    and small inner nodes, which splits rewrite."""
 
     max_leaf_size = 250
-    max_internal_size = 500
+    max_internal_size = 64
+
+
+class NewKeys(BTrees.LLBTree.LLTreeSet):
+    """Keys of URLs never checked; small inner nodes, as for Entries."""
+
+    max_internal_size = 64
 
 
 @zope.interface.implementer(gocept.lms.interfaces.ISchedule)
 class Schedule(zope.container.contained.Contained, persistent.Persistent):
 
     def __init__(self):
-        self._new = BTrees.LLBTree.LLTreeSet()
+        self._recent = gocept.lms.merging.KeyQueue()
+        self._new = NewKeys()
         self._new_count = BTrees.Length.Length()
         self._entries = Entries()
         self._slots = gocept.lms.merging.Tally()
@@ -95,10 +110,15 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
 
     # Writers
 
-    def add_new(self, keys):
+    def add_new(self, keys, now=None):
+        now = int(time.time() if now is None else now)
+        recent = self._recent
         added = 0
         for key in keys:
-            added += self._new.insert(key)
+            if len(recent) < RECENT and key not in self._new:
+                added += recent.add(key, now)
+            elif key not in recent:
+                added += self._new.insert(key)
         self._new_count.change(added)
 
     def schedule(self, key, when):
@@ -107,9 +127,12 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
 
     def claim(self, now, limit, lease):
         until = int(now + lease)
-        keys = list(itertools.islice(self._new, limit))
-        for key in keys:
-            self._new.remove(key)
+        keys = self._recent.take(limit)
+        if len(keys) < limit:
+            more = list(itertools.islice(self._new, limit - len(keys)))
+            for key in more:
+                self._new.remove(key)
+            keys.extend(more)
         self._new_count.change(-len(keys))
         if len(keys) < limit:
             due = list(itertools.islice(
@@ -140,7 +163,9 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
             self._stale.remove(key)
 
     def unschedule(self, key):
-        if key in self._new:
+        if self._recent.discard(key):
+            self._new_count.change(-1)
+        elif key in self._new:
             self._new.remove(key)
             self._new_count.change(-1)
         else:
@@ -152,7 +177,8 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
         return key in self._stale
 
     def due(self, now, limit=None):
-        keys = list(itertools.islice(self._new, limit))
+        keys = list(itertools.islice(
+            itertools.chain(self._recent, self._new), limit))
         if limit is None or len(keys) < limit:
             for entry in self._entries.keys(max=_entry(now, MAX_KEY - 1)):
                 key = _split(entry)[1]

@@ -3,7 +3,6 @@
 sync.txt tells the story; this module holds the mechanics.
 """
 
-import concurrent.futures
 import datetime
 import logging
 import time
@@ -18,6 +17,7 @@ import zope.container.contained
 import zope.interface
 from ZODB.POSException import ConflictError
 
+import gocept.lms.callback
 import gocept.lms.db
 import gocept.lms.interfaces
 import gocept.lms.settings
@@ -108,7 +108,7 @@ def describe(error):
 
 # How many URLs one reconciling transaction handles: what a conflict
 # costs to redo, and what the transaction holds in memory.
-STEP = 5000
+STEP = 1000
 
 
 class ClientSync:
@@ -131,7 +131,7 @@ class ClientSync:
     def __init__(self, client_id, now, attempts=None):
         self.client_id = client_id
         self.now = now
-        self.attempts = attempts or gocept.lms.db.ATTEMPTS
+        self.attempts = attempts
 
     def _step(self, work):
         return gocept.lms.db.retrying(
@@ -204,30 +204,18 @@ class ClientSync:
         """Send every state; return (states sent, pending changes read
         before the first state was read)."""
         keys, pending = self._step(self._read_keys)
-        batch_size = gocept.lms.settings.get().callback_batch_size
+        if not keys:
+            return 0, pending
         provider = zope.component.getUtility(IURLProvider)
-        proxy = transport.connect(callback) if keys else None
-        sent = 0
-
-        def rows(start):
-            return list(provider.state_rows(keys[start:start + batch_size]))
-        # One batch travels while the next is read: the client's time to
-        # take a batch and ours to load one overlap. Only one call is in
-        # flight, so the client sees them in order.
-        with concurrent.futures.ThreadPoolExecutor(1) as sender:
-            in_flight = None
-            for start in range(0, len(keys), batch_size):
-                states = self._step(lambda: rows(start))
-                if in_flight is not None:
-                    in_flight.result()
-                if states:
-                    in_flight = sender.submit(
-                        proxy.updateManyStates, self.client_id, password,
-                        states)
-                    sent += len(states)
-            if in_flight is not None:
-                in_flight.result()
-        return sent, pending
+        # URLs not checked yet stay pending: their first state is news.
+        unknown = set()
+        sent = gocept.lms.callback.send_states(
+            transport.connect(callback), self.client_id, password, keys,
+            lambda some: self._step(
+                lambda: list(provider.state_rows(some, unknown))),
+            gocept.lms.settings.get().callback_batch_size)
+        return sent, {key: when for key, when in pending.items()
+                      if key not in unknown}
 
     def _succeeded(self, pending):
         client = self._client()
@@ -265,7 +253,7 @@ def run(now=None, force_all=False, only=None, attempts=None):
             if not gocept.lms.db.retrying(
                     transaction.manager,
                     lambda: _due(client_id, now, force_all, only),
-                    attempts or gocept.lms.db.ATTEMPTS, 'sync'):
+                    attempts, 'sync'):
                 continue
             result = ClientSync(client_id, now, attempts).run()
         except ClientGone:
@@ -304,8 +292,7 @@ def _record_failure(client_id, now, error):
         if client is not None:
             ISynchronization(client).record_failure(now, error)
     try:
-        gocept.lms.db.retrying(transaction.manager, work,
-                               gocept.lms.db.ATTEMPTS, 'sync')
+        gocept.lms.db.retrying(transaction.manager, work, where='sync')
     except ConflictError:
         log.error('%s: could not record the failed sync', client_id)
 

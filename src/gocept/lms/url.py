@@ -146,33 +146,49 @@ class URL(zope.container.contained.Contained):
         self.__parent__.record_check(self.id, state, when, reason, history)
 
 
+# Sizes of the BTrees' buckets (leaves) and inner nodes. A write rewrites
+# a whole bucket, and a bucket split rewrites its parent node: trees that
+# are written at random places get small buckets, and every tree that grows
+# gets small nodes, so that what a write costs does not grow with the tree.
+# benchmarks/RESULTS.md has the measurements behind these numbers.
+
 class URLStrings(BTrees.LOBTree.LOBTree):
     """key -> URL string. Written when URLs come or go, never by checks.
 
     New keys are consecutive, so a call that adds URLs fills buckets at one
     place instead of rewriting buckets all over the tree."""
 
+    max_leaf_size = 30
+    max_internal_size = 16
+
+
+class Subscribers(BTrees.LOBTree.LOBTree):
+    """key -> sorted tuple of client ids; written like URLStrings."""
+
+    max_leaf_size = 30
+    max_internal_size = 16
+
 
 class Records(BTrees.LOBTree.LOBTree):
     """key -> record. Written when a check changes what is known of a URL
-    (state, reason, failure history); small buckets keep such a write small
-    whatever the order of checks."""
+    (state, reason, failure history), in no particular order of keys."""
 
-    max_leaf_size = 16
-    max_internal_size = 64
+    max_leaf_size = 8
+    max_internal_size = 16
 
 
 class URLIndex(BTrees.LLBTree.LLBTree):
     """hash of the URL string -> key.
 
     New URLs land at random places of an index keyed by their strings'
-    hashes, so every insert rewrites one bucket: small buckets and nodes
-    keep that write small however many URLs there are. The hash instead of
-    the string keeps the string stored once (in URLStrings) and makes
-    entries a few bytes each."""
+    hashes, so every insert rewrites one bucket, which therefore is small.
+    The hash instead of the string keeps the string stored once (in
+    URLStrings) and makes entries a few bytes each. Small inner nodes, too:
+    a bucket split rewrites its parent, and inner nodes do not merge
+    concurrent changes, so small ones make two writers meet less often."""
 
     max_leaf_size = 16
-    max_internal_size = 64
+    max_internal_size = 16
 
 
 class KeySet(BTrees.LLBTree.LLTreeSet):
@@ -214,7 +230,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         self._index = URLIndex()
         self._collisions = BTrees.OLBTree.OLBTree()
         self._info = Records()
-        self._clients = BTrees.LOBTree.LOBTree()
+        self._clients = Subscribers()
         self._length = BTrees.Length.Length()
 
     # IEnumerableMapping, by traversal name
@@ -375,14 +391,20 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
             if url is not None:
                 yield key, url, info[key][HISTORY]
 
-    def state_rows(self, ids):
-        """`[url, state, reason]` for each key, as clients get them."""
+    def state_rows(self, ids, unknown=None):
+        """`[url, state, reason]` for each key, as clients get them.
+
+        With a set as `unknown`, the keys of URLs not checked yet are
+        added to it."""
         urls, info = self._urls, self._info
         states = gocept.lms.interfaces.STATES
+        not_checked = NEW_RECORD[STATE]
         for key in ids:
             url = urls.get(key)
             if url is not None:
                 record = info[key]
+                if unknown is not None and record[STATE] == not_checked:
+                    unknown.add(key)
                 yield [url, states[record[STATE]], record[REASON]]
 
     def remove(self, url):

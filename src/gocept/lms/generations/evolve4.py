@@ -94,7 +94,8 @@ def upgrade_schedule(schedule, urls):
         else:
             fresh.schedule(key, time)
     fresh.add_new(new)
-    for name in ('_new', '_new_count', '_entries', '_slots', '_stale'):
+    for name in ('_recent', '_new', '_new_count', '_entries', '_slots',
+                 '_stale'):
         setattr(schedule, name, getattr(fresh, name))
     del schedule._queue
     del schedule._when

@@ -29,7 +29,8 @@ def make_v1(site, records, when, pending):
     urls._ids = BTrees.OLBTree.OLBTree(
         {record[0]: key for key, record in records.items()})
     schedule = sm.getUtility(ISchedule)
-    for name in ('_new', '_new_count', '_entries', '_slots', '_stale'):
+    for name in ('_recent', '_new', '_new_count', '_entries', '_slots',
+                 '_stale'):
         delattr(schedule, name)
     schedule._queue = BTrees.LLBTree.LLTreeSet()
     schedule._when = BTrees.LLBTree.LLBTree(when)
