@@ -70,6 +70,8 @@ import traceback
 import urllib.request
 import xmlrpc.client
 
+import gocept.lms.tests.processes
+
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHECKOUT = os.path.dirname(HERE)
@@ -528,19 +530,12 @@ ZEO_CONF = '''\
 </eventlog>
 '''
 
-# The <zodb> block of etc/zope.conf (its caches shape the RSS figures).
+# The <zodb> section comes from etc/zope.conf: its caches shape the RSS
+# figures.
 ZOPE_CONF = '''\
 site-definition {site_zcml}
 %import ZEO
-<zodb>
-  cache-size 50000
-  <zeoclient>
-    server 127.0.0.1:{zeo_port}
-    storage 1
-    wait on
-    cache-size 100MB
-  </zeoclient>
-</zodb>
+{zodb}
 <eventlog>
   level INFO
   <logfile>
@@ -599,7 +594,8 @@ class Run:
         self.conf = self.path('zope.conf')
         with open(self.conf, 'w') as f:
             f.write(ZOPE_CONF.format(
-                site_zcml=self.path('site.zcml'), zeo_port=self.zeo_port,
+                site_zcml=self.path('site.zcml'),
+                zodb=gocept.lms.tests.processes.zodb_section(self.zeo_port),
                 product_config='\n'.join(
                     '  %s %s' % item for item in sorted(product.items()))))
 

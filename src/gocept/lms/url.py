@@ -159,14 +159,14 @@ class URLStrings(BTrees.LOBTree.LOBTree):
     place instead of rewriting buckets all over the tree."""
 
     max_leaf_size = 30
-    max_internal_size = 16
+    max_internal_size = 32
 
 
 class Subscribers(BTrees.LOBTree.LOBTree):
     """key -> sorted tuple of client ids; written like URLStrings."""
 
     max_leaf_size = 30
-    max_internal_size = 16
+    max_internal_size = 32
 
 
 class Records(BTrees.LOBTree.LOBTree):
@@ -174,7 +174,7 @@ class Records(BTrees.LOBTree.LOBTree):
     (state, reason, failure history), in no particular order of keys."""
 
     max_leaf_size = 8
-    max_internal_size = 16
+    max_internal_size = 32
 
 
 class URLIndex(BTrees.LLBTree.LLBTree):
@@ -188,15 +188,16 @@ class URLIndex(BTrees.LLBTree.LLBTree):
     concurrent changes, so small ones make two writers meet less often."""
 
     max_leaf_size = 16
-    max_internal_size = 16
+    max_internal_size = 32
 
 
 class KeySet(BTrees.LLBTree.LLTreeSet):
-    """A set of URL keys (a client's subscriptions): large buckets, as the
-    syncer reads whole sets and subscriptions change rarely."""
+    """A set of URL keys (a client's subscriptions): buckets large enough
+    that the syncer reads a client's set in few loads, small enough that
+    adding URLs does not rewrite much."""
 
-    max_leaf_size = 1000
-    max_internal_size = 1000
+    max_leaf_size = 250
+    max_internal_size = 250
 
 
 @zope.interface.implementer(gocept.lms.interfaces.IURLProvider)

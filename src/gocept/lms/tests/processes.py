@@ -2,6 +2,7 @@
 scripts, a client's XML-RPC callback, a web server to check."""
 
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -60,15 +61,19 @@ class ZEOServer:
             self.log.close()
 
 
+def zodb_section(port):
+    """The <zodb> section of etc/zope.conf, for a ZEO server on `port`:
+    tests and benchmarks run with the caches production has."""
+    with open(os.path.join(CHECKOUT, 'etc', 'zope.conf')) as f:
+        text = f.read()
+    section = text[text.index('<zodb>'):text.index('</zodb>') + 7]
+    return re.sub(r'server \S+', 'server 127.0.0.1:%d' % port, section)
+
+
 ZOPE_CONF = '''\
 site-definition {checkout}/etc/site.zcml
 %import ZEO
-<zodb>
-  <zeoclient>
-    server 127.0.0.1:{port}
-    storage 1
-  </zeoclient>
-</zodb>
+{zodb}
 <eventlog>
   level INFO
   <logfile>
@@ -85,7 +90,7 @@ def write_zope_conf(directory, zeo, product_config):
     path = os.path.join(directory, 'zope.conf')
     with open(path, 'w') as f:
         f.write(ZOPE_CONF.format(
-            checkout=CHECKOUT, port=zeo.port,
+            checkout=CHECKOUT, zodb=zodb_section(zeo.port),
             product_config='\n'.join(
                 '  %s %s' % item for item in sorted(product_config.items()))))
     return path
