@@ -4,28 +4,37 @@ A round: claim a batch of due URLs from the schedule in one short
 transaction (each claimed URL is rescheduled a lease ahead, so a checker
 that dies loses only the checks in flight: they come due again when the
 lease ends). Check them with `checking.engine`, which holds no database
-connection. Write the results back in batches of `check-write-size`, in a
-writer thread so that checking goes on meanwhile, each batch one
-transaction, retried on ConflictError.
+connection. Write the results back in batches of `check-write-size`, each
+batch one transaction, retried on ConflictError, while checking goes on.
+
+The database side (`DatabaseWork`: claims and writes) runs apart from the
+checks: in a thread (`ThreadWriter`, for tests and in-process use) or, as
+bin/checker runs it, in a process of its own (`ProcessWriter`), so that
+pickling and committing results uses the second core instead of taking
+turns with the checks for one.
 """
 
 import asyncio
 import collections
+import atexit
 import concurrent.futures
+import functools
 import logging
+import multiprocessing
+import signal
 import time
 
 from ZODB.POSException import ConflictError
 
 import gocept.lms.checkerstats
 import gocept.lms.checking.engine
+import gocept.lms.conflicts
 import gocept.lms.db
 import gocept.lms.interfaces
 import gocept.lms.settings
 
 
 log = logging.getLogger(__name__)
-
 
 
 class Stats:
@@ -49,23 +58,22 @@ class Stats:
             or 'nothing due')
 
 
-class Runner:
-    """Checks the due URLs of every LMS site in `db`."""
+class DatabaseWork:
+    """The checker's work in the database: claiming and writing."""
 
-    def __init__(self, db, settings=None, checker_settings=None,
-                 resolver=None, clock=time.time):
+    def __init__(self, db, settings=None, clock=time.time):
         self.db = db
         self.settings = settings or gocept.lms.settings.get()
-        self.checker_settings = (
-            checker_settings or gocept.lms.settings.checker())
-        self.resolver = resolver
         self.clock = clock
 
     def _in_transaction(self, site_name, work):
         """Run work(site manager) in its own transaction, with retries."""
         return gocept.lms.db.in_transaction(
             self.db, site_name, lambda site: work(site.getSiteManager()),
-            where='checker')
+            where=gocept.lms.checkerstats.CONFLICTS)
+
+    def site_names(self):
+        return gocept.lms.db.lms_site_names(self.db)
 
     def claim(self, site_name):
         """Claim a batch; return (lease end, [(key, url, history)])."""
@@ -84,7 +92,8 @@ class Runner:
             return until, items
         return self._in_transaction(site_name, work)
 
-    def write(self, site_name, until, results, stats):
+    def write(self, site_name, until, results):
+        """Record `results`; return (written, gone, dropped) counts."""
         def work(sm):
             schedule = sm.getUtility(gocept.lms.interfaces.ISchedule)
             urls = sm.getUtility(gocept.lms.interfaces.IURLProvider)
@@ -99,23 +108,122 @@ class Runner:
                     r.key, until, r.checked_at.timestamp() + r.next_check)
             return gone
         try:
-            stats.gone += self._in_transaction(site_name, work)
+            gone = self._in_transaction(site_name, work)
         except ConflictError as error:
             # Nothing is lost: the URLs come due again when their lease
             # ends, and another round checks them.
             log.warning('%d results not written, conflicts outlasted '
                         'their retries (%s); checked again after the lease',
                         len(results), type(error).__name__)
-            stats.dropped += len(results)
-        else:
-            stats.written += len(results)
+            return 0, 0, len(results)
+        return len(results) - gone, gone, 0
+
+
+class ThreadWriter:
+    """Runs the DatabaseWork in one thread: it blocks on the database,
+    the checks must not."""
+
+    executor = None
+
+    def __init__(self, database):
+        self.database = database
+
+    def start(self):
+        return concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix='lms-writer')
+
+    async def call(self, name, *args):
+        if self.executor is None:
+            self.executor = self.start()
+        return await asyncio.get_running_loop().run_in_executor(
+            self.executor, self.function(name), *args)
+
+    def function(self, name):
+        return getattr(self.database, name)
+
+    def shutdown(self):
+        if self.executor is not None:
+            self.executor.shutdown()
+            self.executor = None
+
+
+class ProcessWriter(ThreadWriter):
+    """Runs the DatabaseWork in a process of its own, which opens the
+    database from `config_file` as bin/checker does."""
+
+    def __init__(self, config_file, quiet=False):
+        self.config_file = config_file
+        self.quiet = quiet
+
+    def start(self):
+        # spawn: a fresh interpreter, not a copy of this one with its
+        # database connection and threads.
+        return concurrent.futures.ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context('spawn'),
+            initializer=_start_database_work,
+            initargs=(self.config_file, self.quiet))
+
+    def function(self, name):
+        return functools.partial(_database_work, name)
+
+    async def call(self, name, *args):
+        result, conflicts = await super().call(name, *args)
+        # The conflicts happen over there; the checker publishes them.
+        gocept.lms.conflicts.adopt(gocept.lms.checkerstats.CONFLICTS,
+                                   conflicts)
+        return result
+
+
+# The DatabaseWork of a ProcessWriter's process.
+_work = None
+
+
+def _start_database_work(config_file, quiet):
+    """Initializer of the ProcessWriter's process."""
+    global _work
+    import gocept.lms.scripts
+    # Ctrl-C reaches the whole process group; the checker process decides
+    # when this one ends (it shuts the executor down).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    db = gocept.lms.scripts.open_database(
+        config_file, quiet=quiet, bootstrap=False,
+        where=gocept.lms.checkerstats.CONFLICTS)
+    atexit.register(db.close)
+    _work = DatabaseWork(db)
+
+
+def _database_work(name, *args):
+    """Run DatabaseWork.`name` in the ProcessWriter's process; return the
+    result and the conflicts counted there so far."""
+    return getattr(_work, name)(*args), gocept.lms.conflicts.counts(
+        gocept.lms.checkerstats.CONFLICTS)
+
+
+class Runner:
+    """Checks the due URLs of every LMS site in `db`."""
+
+    def __init__(self, db, settings=None, checker_settings=None,
+                 resolver=None, clock=time.time, writer=None):
+        self.db = db
+        self.settings = settings or gocept.lms.settings.get()
+        self.checker_settings = (
+            checker_settings or gocept.lms.settings.checker())
+        self.resolver = resolver
+        self.clock = clock
+        self.writer = writer or ThreadWriter(
+            DatabaseWork(db, self.settings, clock))
+
+    async def write(self, site_name, until, results, stats):
+        written, gone, dropped = await self.writer.call(
+            'write', site_name, until, results)
+        stats.written += written
+        stats.gone += gone
+        stats.dropped += dropped
 
     async def check_round(self, checker, site_name, stats):
         """Claim and check one batch; return how many URLs were claimed."""
-        loop = asyncio.get_running_loop()
         try:
-            until, items = await loop.run_in_executor(
-                self.writer, self.claim, site_name)
+            until, items = await self.writer.call('claim', site_name)
         except ConflictError as error:
             log.warning('claim given up, conflicts outlasted their retries '
                         '(%s); trying again later', type(error).__name__)
@@ -129,23 +237,17 @@ class Runner:
             stats.states[result.state] += 1
             pending.append(result)
             if len(pending) >= size:
-                writes.append(loop.run_in_executor(
-                    self.writer, self.write, site_name, until, pending,
-                    stats))
+                writes.append(asyncio.ensure_future(
+                    self.write(site_name, until, pending, stats)))
                 pending = []
         if pending:
-            writes.append(loop.run_in_executor(
-                self.writer, self.write, site_name, until, pending,
-                stats))
+            writes.append(asyncio.ensure_future(
+                self.write(site_name, until, pending, stats)))
         await asyncio.gather(*writes)
         return len(items)
 
     async def run(self, once=False):
         """Check until nothing is due (`once`) or forever."""
-        # Claims and writes go through one thread: they block on the
-        # database, the checks must not.
-        self.writer = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix='lms-writer')
         # Figures for the monitoring views (checkerstats.py); the web
         # server cannot see this process's memory.
         self.published = gocept.lms.checkerstats.CheckerStats(
@@ -162,7 +264,7 @@ class Runner:
 
     async def _rounds(self, checker, once):
         stats = Stats()
-        sites = gocept.lms.db.lms_site_names(self.db)
+        sites = await self.writer.call('site_names')
         while True:
             claimed = 0
             for site_name in sites:

@@ -72,6 +72,14 @@ def counts(where):
         return {'conflicts': _conflicts[where], 'retries': _retries[where]}
 
 
+def adopt(where, figures):
+    """Take the counts of `where` from `counts()` of another process that
+    does that work for this one (the checker's database process)."""
+    with _lock:
+        _conflicts[where] = figures['conflicts']
+        _retries[where] = figures['retries']
+
+
 def summary():
     """`{where: {'conflicts': n, 'retries': m}}` for every part of this
     process that met a conflict."""

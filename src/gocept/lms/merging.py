@@ -30,12 +30,13 @@ import ZODB.POSException
 _MISSING = object()
 
 
-def merge_latest(old, committed, new):
-    """Three-way merge of key -> time maps: the later change wins.
+def merge_changes(old, committed, new, both_changed):
+    """Three-way merge of dicts, key by key.
 
     `old` is what both transactions started from. A key one side left
-    alone takes the other side's value (or absence); a key both changed
-    takes the larger time, and a change beats a removal.
+    alone takes the other side's value (or absence); for a key both
+    changed, `both_changed(key, mine, theirs)` decides (either may be
+    _MISSING: removed).
     """
     merged = dict(committed)
     for key in set(old) | set(new):
@@ -44,41 +45,37 @@ def merge_latest(old, committed, new):
         if mine == before:
             continue  # this transaction left the key alone
         theirs = committed.get(key, _MISSING)
-        if theirs == before:
-            if mine is _MISSING:
-                merged.pop(key, None)
-            else:
-                merged[key] = mine
-        elif mine is _MISSING:
-            continue  # removed here, changed there: keep the change
-        elif theirs is _MISSING:
-            merged[key] = mine  # changed here, removed there
+        value = mine if theirs == before else both_changed(key, mine, theirs)
+        if value is _MISSING:
+            merged.pop(key, None)
         else:
-            merged[key] = max(mine, theirs)
+            merged[key] = value
     return merged
+
+
+def _later(key, mine, theirs):
+    # A change beats a removal; of two changes the later one wins.
+    if mine is _MISSING or theirs is _MISSING:
+        return theirs if mine is _MISSING else mine
+    return max(mine, theirs)
+
+
+def _once(key, mine, theirs):
+    if mine is not _MISSING and theirs is not _MISSING:
+        return min(mine, theirs)  # added by both: once
+    raise ZODB.POSException.ConflictError(
+        'key %r taken or changed by two transactions' % (key,))
+
+
+def merge_latest(old, committed, new):
+    """key -> time maps: the later change wins, a change beats a removal."""
+    return merge_changes(old, committed, new, _later)
 
 
 def merge_taken_once(old, committed, new):
-    """Three-way merge of key -> time queues: additions and removals of
-    different keys merge; a key both sides removed raises ConflictError."""
-    merged = dict(committed)
-    for key in set(old) | set(new):
-        before = old.get(key, _MISSING)
-        mine = new.get(key, _MISSING)
-        if mine == before:
-            continue
-        theirs = committed.get(key, _MISSING)
-        if theirs == before:
-            if mine is _MISSING:
-                merged.pop(key, None)
-            else:
-                merged[key] = mine
-        elif mine is not _MISSING and theirs is not _MISSING:
-            merged[key] = min(mine, theirs)  # added by both: once
-        else:
-            raise ZODB.POSException.ConflictError(
-                'key %r taken or changed by two transactions' % (key,))
-    return merged
+    """key -> time queues: additions and removals of different keys merge;
+    a key both sides removed raises ConflictError."""
+    return merge_changes(old, committed, new, _once)
 
 
 def merge_sum(old, committed, new):

@@ -316,7 +316,8 @@ def lms_main(argv=None):
 def run_worker(prog, description, once_help, argv, work):
     """Common frame of the worker processes: options, database, exit.
 
-    `work(db, once)` does the work; it returns a line for the log.
+    `work(db, args)` does the work (`args.once`: one round); it returns a
+    line for the log.
     """
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -338,7 +339,7 @@ def run_worker(prog, description, once_help, argv, work):
     try:
         if not wait_for_site(db, prog, args.wait):
             return EXIT_CONFIG
-        log.info('%s done: %s', prog, work(db, args.once))
+        log.info('%s done: %s', prog, work(db, args))
     except KeyboardInterrupt:
         pass
     finally:
@@ -351,8 +352,11 @@ def checker_main(argv=None):
     import asyncio
     import gocept.lms.checker
 
-    def work(db, once):
-        return asyncio.run(gocept.lms.checker.Runner(db).run(once=once))
+    def work(db, args):
+        # The database side in a process of its own (checker.py says why).
+        writer = gocept.lms.checker.ProcessWriter(args.config, args.quiet)
+        return asyncio.run(gocept.lms.checker.Runner(
+            db, writer=writer).run(once=args.once))
     return run_worker(
         'checker', 'Check due URLs and record their states.',
         'check what is due now, then exit', argv, work)
@@ -361,9 +365,9 @@ def checker_main(argv=None):
 def notifier_main(argv=None):
     import gocept.lms.notify
 
-    def work(db, once):
+    def work(db, args):
         notifier = gocept.lms.notify.Notifier(db)
-        if not once:
+        if not args.once:
             notifier.run()
         results = notifier.run_once()
         return '%d clients, %d states sent' % (

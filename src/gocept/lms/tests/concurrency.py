@@ -657,29 +657,13 @@ class Run:
             f.write(SITE_ZCML.format(
                 site=os.path.join(processes.CHECKOUT, 'etc', 'site.zcml'),
                 login=MONITOR_LOGIN, password=MONITOR_PASSWORD))
-        secret = os.path.join(self.tmp, 'admin-secret')
-        with open(secret, 'w') as f:
-            f.write(ADMIN_SECRET + '\n')
         self.port = processes.free_port()
-        common = {
-            'http-address': '127.0.0.1:%d' % self.port,
-            'public-url': 'http://127.0.0.1:%d/lms/' % self.port,
-            'secret-key-file': os.path.join(self.tmp, 'secret.key'),
-            'admin-secret-file': secret,
-            'mail-queue': '',
-            'smtp-host': '127.0.0.1',
-            'smtp-port': str(self.smtp.port),
-            'smtp-helo-name': 'localhost',
-            'callback-timeout': '60',
-            'notify-interval': '1',
-            'notify-poll': '0.5',
-            'check-poll': '0.5',
-            'check-lease': str(self.load.check_lease),
-            'checker-allow-cidrs': '127.0.1.0/24',
-            'checker-per-host-rate': '0',
-            'checker-read-timeout': '10',
-            'check-stats-file': os.path.join(self.tmp, 'checker-1.json'),
-        }
+        common = processes.lms_settings(
+            self.tmp, self.port, self.smtp.port, ADMIN_SECRET,
+            callback_timeout=60, notify_interval=1, notify_poll=0.5,
+            check_poll=0.5, check_lease=self.load.check_lease,
+            checker_read_timeout=10,
+            check_stats_file=os.path.join(self.tmp, 'checker-1.json'))
         confs = {}
         for name in SERVICES + ('sync',):
             config = dict(common)

@@ -86,6 +86,30 @@ site-definition {checkout}/etc/site.zcml
 '''
 
 
+def lms_settings(directory, port, smtp_port, admin_secret, **more):
+    """Product configuration of an LMS whose web server listens on `port`
+    and whose mail goes to an SMTP sink on `smtp_port`, with
+    `admin_secret` in a file in `directory`; `more` overrides or adds
+    settings (underscores for dashes)."""
+    secret = os.path.join(directory, 'admin-secret')
+    with open(secret, 'w') as f:
+        f.write(admin_secret + '\n')
+    settings = {
+        'http-address': '127.0.0.1:%d' % port,
+        'public-url': 'http://127.0.0.1:%d/lms/' % port,
+        'secret-key-file': os.path.join(directory, 'secret.key'),
+        'admin-secret-file': secret,
+        'mail-queue': '',
+        'smtp-host': '127.0.0.1',
+        'smtp-port': str(smtp_port),
+        'smtp-helo-name': 'localhost',
+        'checker-allow-cidrs': '127.0.1.0/24',
+        'checker-per-host-rate': '0',
+    }
+    settings.update((k.replace('_', '-'), str(v)) for k, v in more.items())
+    return settings
+
+
 def write_zope_conf(directory, zeo, product_config):
     path = os.path.join(directory, 'zope.conf')
     with open(path, 'w') as f:

@@ -45,28 +45,12 @@ class EndToEndTest(unittest.TestCase):
         self.web = WebServerThread(['127.0.1.1', '127.0.1.2'])
         self.addCleanup(self.web.stop)
         self.port = processes.free_port()
-        secret = os.path.join(self.tmp, 'admin-secret')
-        with open(secret, 'w') as f:
-            f.write(ADMIN_SECRET + '\n')
-        self.conf = processes.write_zope_conf(self.tmp, self.zeo, {
-            'http-address': '127.0.0.1:%d' % self.port,
-            'public-url': 'http://127.0.0.1:%d/lms/' % self.port,
-            'secret-key-file': os.path.join(self.tmp, 'secret.key'),
-            'admin-secret-file': secret,
-            'mail-queue': '',
-            'smtp-host': '127.0.0.1',
-            'smtp-port': str(self.smtp.port),
-            'smtp-helo-name': 'localhost',
-            'callback-timeout': '5',
-            'notify-interval': '1',
-            'notify-poll': '0.3',
-            'notify-max-failures': '3',
-            'check-poll': '0.3',
-            'check-lease': '0.05',
-            'checker-allow-cidrs': '127.0.1.0/24',
-            'checker-per-host-rate': '0',
-            'checker-read-timeout': '5',
-        })
+        self.conf = processes.write_zope_conf(
+            self.tmp, self.zeo, processes.lms_settings(
+                self.tmp, self.port, self.smtp.port, ADMIN_SECRET,
+                callback_timeout=5, notify_interval=1, notify_poll=0.3,
+                notify_max_failures=3, check_poll=0.3, check_lease=0.05,
+                checker_read_timeout=5))
         self.start('web')
         processes.wait_for_port('127.0.0.1', self.port)
         self.start('checker')
