@@ -18,7 +18,7 @@ client. Measured:
   new URLs (one client): Data.fs growth per new URL, new URLs/s;
 - the first GET of /lms/@@metrics on a freshly started bin/web, all URLs
   due, with a monitoring login (role gocept.lms.Monitor);
-- the checker's write path in-process against ZEO (checker.Runner's
+- the checker's write path in-process against ZEO (checker.DatabaseWork's
   claim and write, as bin/checker uses them): 20,000 results in batches
   of 1,000, check order unrelated to key order (the most overdue URLs
   after every URL got a random next check), once results that change
@@ -244,10 +244,10 @@ def role_fill(args):
 
 
 def role_write(args):
-    """The checker's write path (checker.Runner) against ZEO.
+    """The checker's write path (checker.DatabaseWork) against ZEO.
 
-    As bin/checker does it: claim due URLs (Runner.claim), write their
-    results in batches (Runner.write), each batch within one claim, the
+    As bin/checker does it: claim due URLs (`claim`), write their
+    results in batches (`write`), each batch within one claim, the
     results of a claim in random order. Claims are not timed.
 
     `--variant prepare` claims every due URL and writes ok with a random
@@ -263,8 +263,7 @@ def role_write(args):
     import gocept.lms.scripts
     from gocept.lms.checking import policy
     db = gocept.lms.scripts.open_database(args.conf, quiet=True)
-    runner = gocept.lms.checker.Runner(db)
-    stats = gocept.lms.checker.Stats()
+    work = gocept.lms.checker.DatabaseWork(db)
     rnd = random.Random(str((args.variant, args.size)))
     outcome = (policy.Outcome(policy.KIND_REFUSED, 'connection refused')
                if args.variant == 'change'
@@ -281,7 +280,7 @@ def role_write(args):
     def claims(limit):
         got, count = [], 0
         while limit is None or count < limit:
-            until, items = runner.claim(SITE)
+            until, items = work.claim(SITE)
             if not items:
                 break
             keys = [item[0] for item in items]
@@ -306,7 +305,7 @@ def role_write(args):
                     # last checked 2 to 3 days ago: due again a day later
                     checked = time.time() - 3 * 86400 + rnd.random() * 86400
                     batch.extend(results([key], checked))
-                runner.write(SITE, until, batch, stats)
+                work.write(SITE, until, batch)
                 written += len(batch)
         db.close()
         print(json.dumps(dict(results=written)))
@@ -321,7 +320,7 @@ def role_write(args):
             # checked "now" a day ago: the next check is due already
             batch = results(keys[i:i + WRITE_BATCH],
                             time.time() - 86400 - 600)
-            runner.write(SITE, until, batch, stats)
+            work.write(SITE, until, batch)
             written += len(batch)
     seconds = time.perf_counter() - started
     after = os.path.getsize(args.filestorage)
@@ -444,6 +443,22 @@ def proc_status(pid):
     except OSError:
         return None
     return figures
+
+
+def child_pids(pid):
+    """The pids of the children of `pid` (bin/checker's database process)."""
+    found = []
+    for name in os.listdir('/proc'):
+        if name.isdigit():
+            try:
+                with open('/proc/%s/stat' % name) as f:
+                    # the parent's pid follows the command in parentheses
+                    fields = f.read().rsplit(')', 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(name))
+    return found
 
 
 def stop(process, timeout=60):
@@ -768,15 +783,22 @@ class Run:
         fig = self.figures
         due = fig['stored_urls'] + RPC_SMALL[0] * RPC_SMALL[1] + \
             RPC_LARGE[0] * RPC_LARGE[1]
-        samples = []   # (URLs checked, VmRSS MiB)
+        # (URLs checked, VmRSS MiB of the checks' process, of its
+        # database process)
+        samples = []
+        database_peak = [0.0]
         progress = re.compile(r' (\d+) URLs checked in ')
 
         def on_line(line, pid):
             m = progress.search(line)
             if m:
                 status = proc_status(pid)
+                children = [proc_status(c) for c in child_pids(pid)]
+                child = sum(c['VmRSS'] for c in children if c)
+                database_peak[0] = max([database_peak[0]] + [
+                    c['VmHWM'] for c in children if c])
                 if status:
-                    samples.append((int(m.group(1)), status['VmRSS']))
+                    samples.append((int(m.group(1)), status['VmRSS'], child))
 
         wall, peak, code = run_measured(
             [os.path.join(BIN, 'checker'), '-C', self.conf, '--once'],
@@ -795,14 +817,15 @@ class Run:
         fig['checker_wall'] = wall
         fig['checker_states'] = states
         fig['checker_peak_mb'] = peak
+        fig['checker_database_peak_mb'] = database_peak[0]
         points = {}
         for share in (0.25, 0.5, 0.75):
-            for count, rss in samples:
+            for count, rss, child in samples:
                 if count >= share * int(checked):
-                    points[share] = rss
+                    points[share] = (rss, child)
                     break
         if samples:
-            points[1.0] = samples[-1][1]
+            points[1.0] = samples[-1][1:]
         fig['checker_rss_points'] = points
 
     def sync(self):
@@ -861,10 +884,12 @@ ROWS = [
      lambda f: '%s (%s)' % (n(f['checker_checked']), n(f['checker_due']))),
     ('bin/checker --once: URLs/s, wall s',
      lambda f: '%s, %.0f' % (n(f['checker_per_s']), f['checker_wall'])),
-    ('bin/checker RSS at 25/50/75/100%, MiB',
-     lambda f: ' / '.join('%.0f' % f['checker_rss_points'].get(p, 0)
+    ('bin/checker RSS at 25/50/75/100%, MiB (checks + database)',
+     lambda f: ' / '.join('%.0f+%.0f' % f['checker_rss_points'].get(p, (0, 0))
                           for p in (0.25, 0.5, 0.75, 1.0))),
-    ('**bin/checker peak RSS, MiB**', lambda f: '%.0f' % f['checker_peak_mb']),
+    ('**bin/checker peak RSS, MiB (checks, database)**',
+     lambda f: '%.0f, %.0f' % (f['checker_peak_mb'],
+                               f['checker_database_peak_mb'])),
     ('bin/sync --force: clients, states sent',
      lambda f: '%s, %s' % (n(f['sync_clients']), n(f['sync_states']))),
     ('bin/sync --force: added / removed / failed',

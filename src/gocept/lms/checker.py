@@ -97,16 +97,17 @@ class DatabaseWork:
         def work(sm):
             schedule = sm.getUtility(gocept.lms.interfaces.ISchedule)
             urls = sm.getUtility(gocept.lms.interfaces.IURLProvider)
-            gone = 0
+            gone = urls.record_checks(
+                (r.key, r.state, r.checked_at, r.reason, r.history)
+                for r in results)
             for r in results:
-                if not urls.record_check(r.key, r.state, r.checked_at,
-                                         r.reason, r.history):
-                    gone += 1  # removed while it was checked
+                if r.key in gone:  # removed while it was checked
                     schedule.release(r.key, until)
-                    continue
-                schedule.reschedule(
-                    r.key, until, r.checked_at.timestamp() + r.next_check)
-            return gone
+                else:
+                    schedule.reschedule(
+                        r.key, until,
+                        r.checked_at.timestamp() + r.next_check)
+            return len(gone)
         try:
             gone = self._in_transaction(site_name, work)
         except ConflictError as error:

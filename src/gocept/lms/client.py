@@ -226,17 +226,21 @@ def create_client_state(client, event):
     gocept.lms.interfaces.ISynchronization(client)
 
 
-@zope.component.adapter(gocept.lms.interfaces.IURLStateChangedEvent)
-def remember_state_change(event):
-    """Queue a changed URL for every subscribed client's next push."""
-    # Looked up from the URL, so a process need not have set the site.
+@zope.component.adapter(gocept.lms.interfaces.IURLStatesChangedEvent)
+def remember_state_changes(event):
+    """Queue changed URLs for every subscribed client's next push."""
+    # Looked up from the provider, so a process need not have set the site.
     clients = zope.component.getUtility(
-        gocept.lms.interfaces.IClientProvider, context=event.url)
+        gocept.lms.interfaces.IClientProvider, context=event.provider)
     # The change time tells the notifier whether a URL changed again while
     # its previous state was on the way to the client.
     changed = time.time_ns() // 1000
-    for client_id in event.url.clients:
-        client = clients.get(client_id)
-        if client is not None:
-            gocept.lms.interfaces.INotifications(client).pending.note(
-                event.url.id, changed)
+    pending = {}
+    for url, old_state in event.changes:
+        for client_id in url.clients:
+            if client_id not in pending:
+                client = clients.get(client_id)
+                pending[client_id] = None if client is None else (
+                    gocept.lms.interfaces.INotifications(client).pending)
+            if pending[client_id] is not None:
+                pending[client_id].note(url.id, changed)

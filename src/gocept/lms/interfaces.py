@@ -80,15 +80,20 @@ class IURL(zope.location.interfaces.IContained):
         If the state, the reason or the failure history `history` differ
         from what is stored, `last_check` becomes `when`;
         `last_state_change` moves only when `state` differs from the
-        current state, and an `IURLStateChangedEvent` fires then.
+        current state, and an `IURLStatesChangedEvent` fires then.
         """
 
 
-class IURLStateChangedEvent(zope.interface.Interface):
-    """A URL's state changed."""
+class IURLStatesChangedEvent(zope.interface.Interface):
+    """The states of URLs changed.
 
-    url = zope.interface.Attribute('The IURL object')
-    old_state = zope.interface.Attribute('The state before')
+    One event for all changes a call of record_checks or update_check
+    made: subscribers look themselves up once, not per URL.
+    """
+
+    provider = zope.interface.Attribute('The IURLProvider')
+    changes = zope.interface.Attribute(
+        'List of `(IURL object, state before)`')
 
 
 class IURLsAddedEvent(zope.interface.Interface):
@@ -155,13 +160,13 @@ class IURLProvider(zope.interface.common.mapping.IEnumerableMapping):
         updateManyStates sends them; unknown keys are skipped. With a set
         as `unknown`, the keys of URLs not checked yet are added to it."""
 
-    def record_check(key, state, when, reason, history=None):
-        """Record a check of URL `key` made at `when` (see
-        IURL.update_check); return False if there is no such URL.
+    def record_checks(checks):
+        """Record checks, each `(key, state, when, reason, history)` (see
+        IURL.update_check); return the set of keys that have no URL.
 
-        The record is written only when the state, the reason or the
-        failure history change: a check that confirms what is known costs
-        no write here.
+        A record is written only when the state, the reason or the failure
+        history change: a check that confirms what is known costs no write
+        here. One IURLStatesChangedEvent tells of all state changes.
         """
 
     def check_items(keys):

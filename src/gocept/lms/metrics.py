@@ -9,6 +9,7 @@ a scrape costs the same with a thousand URLs as with a million.
 `metrics.txt` is the operator's guide to the figures.
 """
 
+import collections
 import time
 
 import BTrees.Length
@@ -82,12 +83,18 @@ def count_added(event):
         counts.change(UNKNOWN, len(event.urls))
 
 
-@zope.component.adapter(gocept.lms.interfaces.IURLStateChangedEvent)
-def count_state_change(event):
-    counts = _counts(event.url)
-    if counts is not None:
-        counts.change(event.old_state, -1)
-        counts.change(event.url.state, 1)
+@zope.component.adapter(gocept.lms.interfaces.IURLStatesChangedEvent)
+def count_state_changes(event):
+    counts = _counts(event.provider)
+    if counts is None:
+        return
+    deltas = collections.Counter()
+    for url, old_state in event.changes:
+        deltas[old_state] -= 1
+        deltas[url.state] += 1
+    for state, delta in deltas.items():
+        if delta:
+            counts.change(state, delta)
 
 
 @zope.component.adapter(gocept.lms.interfaces.IURLRemovedEvent)

@@ -40,12 +40,12 @@ def is_valid(url):
             and VALID_URL.match(url) is not None)
 
 
-@zope.interface.implementer(gocept.lms.interfaces.IURLStateChangedEvent)
-class URLStateChangedEvent:
+@zope.interface.implementer(gocept.lms.interfaces.IURLStatesChangedEvent)
+class URLStatesChangedEvent:
 
-    def __init__(self, url, old_state):
-        self.url = url
-        self.old_state = old_state
+    def __init__(self, provider, changes):
+        self.provider = provider
+        self.changes = changes
 
 
 @zope.interface.implementer(gocept.lms.interfaces.IURLsAddedEvent)
@@ -143,7 +143,8 @@ class URL(zope.container.contained.Contained):
     clients = property(_get_clients, _set_clients)
 
     def update_check(self, state, when, reason, history=None):
-        self.__parent__.record_check(self.id, state, when, reason, history)
+        self.__parent__.record_checks([(self.id, state, when, reason,
+                                        history)])
 
 
 # Sizes of the BTrees' buckets (leaves) and inner nodes. A write rewrites
@@ -361,28 +362,32 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         self._v_nextkey = key + 1
         return key
 
-    def record_check(self, key, state, when, reason, history=None):
-        """Record a check of URL `key`; see IURLProvider."""
-        index = STATE_INDEX.get(state)
-        if index is None:
-            raise ValueError('Unknown state %r' % state)
-        record = self._info.get(key)
-        if record is None:
-            return False
-        history = None if history is None else tuple(history)
-        if (record[STATE] == index and record[REASON] == reason
-                and record[HISTORY] == history):
-            return True  # nothing new: the record stays as it is
-        when = to_seconds(when)
-        changed = record[STATE] != index
-        self._info[key] = (
-            index, reason, when,
-            when if changed else record[LAST_STATE_CHANGE], history)
-        if changed:
-            zope.event.notify(URLStateChangedEvent(
-                URL(self, key),
-                gocept.lms.interfaces.STATES[record[STATE]]))
-        return True
+    def record_checks(self, checks):
+        """See IURLProvider."""
+        gone, changes = set(), []
+        states = gocept.lms.interfaces.STATES
+        for key, state, when, reason, history in checks:
+            index = STATE_INDEX.get(state)
+            if index is None:
+                raise ValueError('Unknown state %r' % state)
+            record = self._info.get(key)
+            if record is None:
+                gone.add(key)
+                continue
+            history = None if history is None else tuple(history)
+            if (record[STATE] == index and record[REASON] == reason
+                    and record[HISTORY] == history):
+                continue  # nothing new: the record stays as it is
+            when = to_seconds(when)
+            changed = record[STATE] != index
+            self._info[key] = (
+                index, reason, when,
+                when if changed else record[LAST_STATE_CHANGE], history)
+            if changed:
+                changes.append((URL(self, key), states[record[STATE]]))
+        if changes:
+            zope.event.notify(URLStatesChangedEvent(self, changes))
+        return gone
 
     def check_items(self, keys):
         """`(key, url, history)` of each key that is still there."""
