@@ -221,31 +221,49 @@ class Runner:
         stats.gone += gone
         stats.dropped += dropped
 
-    async def check_round(self, checker, site_name, stats):
-        """Claim and check one batch; return how many URLs were claimed."""
+    async def claim(self, site_name):
         try:
-            until, items = await self.writer.call('claim', site_name)
+            return await self.writer.call('claim', site_name)
         except ConflictError as error:
             log.warning('claim given up, conflicts outlasted their retries '
                         '(%s); trying again later', type(error).__name__)
-            return 0
-        if not items:
-            return 0
-        pending = []
-        writes = []
+            return None, []
+
+    async def check_site(self, checker, site_name, stats):
+        """Claim and check batches until nothing is due; return how many
+        URLs were claimed.
+
+        The database work runs beside the checks: the next batch is
+        claimed while this one is checked, and results are written while
+        the next ones are checked. At most one round's writes wait at a
+        time, so memory stays bounded by two batches.
+        """
+        claimed = 0
         size = self.settings.check_write_size
-        async for result in checker.check_many(items):
-            stats.states[result.state] += 1
-            pending.append(result)
-            if len(pending) >= size:
+        next_claim = asyncio.ensure_future(self.claim(site_name))
+        earlier_writes = []
+        while True:
+            until, items = await next_claim
+            if not items:
+                break
+            claimed += len(items)
+            next_claim = asyncio.ensure_future(self.claim(site_name))
+            await asyncio.gather(*earlier_writes)
+            writes, pending = [], []
+            async for result in checker.check_many(items):
+                stats.states[result.state] += 1
+                pending.append(result)
+                if len(pending) >= size:
+                    writes.append(asyncio.ensure_future(
+                        self.write(site_name, until, pending, stats)))
+                    pending = []
+            if pending:
                 writes.append(asyncio.ensure_future(
                     self.write(site_name, until, pending, stats)))
-                pending = []
-        if pending:
-            writes.append(asyncio.ensure_future(
-                self.write(site_name, until, pending, stats)))
-        await asyncio.gather(*writes)
-        return len(items)
+            earlier_writes = writes
+            log.info('%s', stats)
+        await asyncio.gather(*earlier_writes)
+        return claimed
 
     async def run(self, once=False):
         """Check until nothing is due (`once`) or forever."""
@@ -269,10 +287,8 @@ class Runner:
         while True:
             claimed = 0
             for site_name in sites:
-                claimed += await self.check_round(checker, site_name, stats)
-            if claimed:
-                log.info('%s', stats)
-            elif once:
-                return stats
-            else:
+                claimed += await self.check_site(checker, site_name, stats)
+            if not claimed:
+                if once:
+                    return stats
                 await asyncio.sleep(self.settings.check_poll)
