@@ -445,22 +445,6 @@ def proc_status(pid):
     return figures
 
 
-def child_pids(pid):
-    """The pids of the children of `pid` (bin/checker's database process)."""
-    found = []
-    for name in os.listdir('/proc'):
-        if name.isdigit():
-            try:
-                with open('/proc/%s/stat' % name) as f:
-                    # the parent's pid follows the command in parentheses
-                    fields = f.read().rsplit(')', 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(name))
-    return found
-
-
 def stop(process, timeout=60):
     if process is not None and process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -793,7 +777,8 @@ class Run:
             m = progress.search(line)
             if m:
                 status = proc_status(pid)
-                children = [proc_status(c) for c in child_pids(pid)]
+                children = [proc_status(c) for c in
+                            gocept.lms.tests.processes.child_pids(pid)]
                 child = sum(c['VmRSS'] for c in children if c)
                 database_peak[0] = max([database_peak[0]] + [
                     c['VmHWM'] for c in children if c])

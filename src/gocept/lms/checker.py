@@ -15,13 +15,15 @@ turns with the checks for one.
 """
 
 import asyncio
-import collections
 import atexit
+import collections
 import concurrent.futures
 import functools
 import logging
 import multiprocessing
+import os
 import signal
+import threading
 import time
 
 from ZODB.POSException import ConflictError
@@ -178,6 +180,9 @@ class ProcessWriter(ThreadWriter):
 # The DatabaseWork of a ProcessWriter's process.
 _work = None
 
+# How often that process looks whether the checker is still there (s).
+PARENT_POLL = 1.0
+
 
 def _start_database_work(config_file, quiet):
     """Initializer of the ProcessWriter's process."""
@@ -186,11 +191,23 @@ def _start_database_work(config_file, quiet):
     # Ctrl-C reaches the whole process group; the checker process decides
     # when this one ends (it shuts the executor down).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A checker killed outright (SIGKILL, or SIGTERM from a supervisor)
+    # cannot shut the executor down, and the queue this process reads
+    # would never tell: it goes when its parent goes.
+    threading.Thread(target=_follow_parent, args=(os.getppid(),),
+                     name='lms-follow-parent', daemon=True).start()
     db = gocept.lms.scripts.open_database(
         config_file, quiet=quiet, bootstrap=False,
         where=gocept.lms.checkerstats.CONFLICTS)
     atexit.register(db.close)
     _work = DatabaseWork(db)
+
+
+def _follow_parent(parent, poll=PARENT_POLL):
+    while os.getppid() == parent:
+        time.sleep(poll)
+    # The claims in flight come due again when their lease ends.
+    os._exit(0)
 
 
 def _database_work(name, *args):

@@ -120,6 +120,29 @@ def write_zope_conf(directory, zeo, product_config):
     return path
 
 
+def _stat(pid):
+    """State and parent pid of process `pid`, or None once it is gone."""
+    try:
+        with open('/proc/%s/stat' % pid) as f:
+            # they follow the command, which is in parentheses
+            fields = f.read().rsplit(')', 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[1])
+
+
+def child_pids(pid):
+    """The pids of the children of process `pid`."""
+    return [int(name) for name in os.listdir('/proc')
+            if name.isdigit() and (_stat(name) or (None, None))[1] == pid]
+
+
+def alive(pid):
+    """Whether process `pid` runs (a zombie does not)."""
+    stat = _stat(pid)
+    return stat is not None and stat[0] not in ('Z', 'X')
+
+
 def run_script(name, *args, timeout=120):
     """Run bin/<name> from the checkout; return the CompletedProcess."""
     return subprocess.run(

@@ -127,8 +127,13 @@ class EndToEndTest(unittest.TestCase):
         wait_until(lambda: any('/slow' in str(entry)
                                for entry in web.server.log),
                    message='slow checks in flight')
+        children = processes.child_pids(self.procs['checker'][0].pid)
+        self.assertTrue(children)  # its database process, at least
         self.stop('checker', signal.SIGKILL)
         self.assertFalse(set(slow) & set(self.states(client)))
+        # No process of the checker's outlives it.
+        wait_until(lambda: not any(map(processes.alive, children)),
+                   message='the database process gone with the checker')
         self.start('checker')
         everything = good + broken + slow
         wait_until(lambda: set(self.states(client)) >= set(everything),
