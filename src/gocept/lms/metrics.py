@@ -22,6 +22,7 @@ import zope.security.proxy
 import gocept.lms.checkerstats
 import gocept.lms.conflicts
 import gocept.lms.interfaces
+import gocept.lms.prefetch
 import gocept.lms.publication
 import gocept.lms.settings
 from gocept.lms.interfaces import (
@@ -183,13 +184,6 @@ class Figures:
         return data['in_flight'] if data and data['up'] else 0
 
 
-def _prefetch(objects):
-    objects = [ob for ob in objects
-               if getattr(ob, '_p_jar', None) is not None]
-    if objects:
-        objects[0]._p_jar.prefetch(objects)
-
-
 def _since(now, when):
     return None if when is None else max(0.0, now - when.timestamp())
 
@@ -239,10 +233,11 @@ class Metrics:
         # trip after the other; asking the storage for each layer of
         # objects at once (ZEO and RelStorage prefetch) makes a thousand
         # clients one round trip per layer.
-        _prefetch(values)
-        _prefetch([getattr(c, '__annotations__', None) for c in values])
+        prefetch = gocept.lms.prefetch.prefetch
+        prefetch(values)
+        prefetch([getattr(c, '__annotations__', None) for c in values])
         states = [(INotifications(c), ISynchronization(c)) for c in values]
-        _prefetch([state for pair in states for state in pair])
+        prefetch([state for pair in states for state in pair])
         for client, (notifications, sync) in zip(values, states):
             rows.append((client.id, notifications, sync))
         now = figures.now

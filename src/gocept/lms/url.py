@@ -16,6 +16,7 @@ import zope.event
 import zope.interface
 
 import gocept.lms.interfaces
+import gocept.lms.prefetch
 from gocept.lms.interfaces import InvalidURLError
 
 
@@ -25,6 +26,9 @@ MAX_URL_LENGTH = 2048
 # 64-bit integer; two billion keys leave room for many million URLs.
 KEY_BITS = 31
 MAX_KEY = 2 ** KEY_BITS
+
+# From how many keys on a read asks the storage for its buckets at once.
+PREFETCH_FROM = 50
 
 
 # An absolute URI: a scheme, a colon, then printable ASCII without spaces,
@@ -284,6 +288,15 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
             return self._collisions.get(url)
         return None
 
+    def _prefetch_lookups(self, urls):
+        # Many lookups at once: fetch what they read in few round trips.
+        if len(urls) >= PREFETCH_FROM:
+            gocept.lms.prefetch.prefetch_keys(
+                self._index, [url_hash(url) for url in urls])
+            gocept.lms.prefetch.prefetch_keys(self._urls, [
+                key for key in map(self._index.get, map(url_hash, urls))
+                if key is not None])
+
     def get_url(self, url):
         key = self._lookup(url) if is_valid(url) else None
         return None if key is None else URL(self, key)
@@ -295,6 +308,8 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
 
     def ids_for(self, urls):
         result = BTrees.LLBTree.LLTreeSet()
+        urls = [url for url in urls if is_valid(url)]
+        self._prefetch_lookups(urls)
         for url in urls:
             if is_valid(url):
                 key = self._lookup(url)
@@ -318,9 +333,11 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
     def _add(self, urls):
         """Keys of the valid `urls`, in order, without duplicates; unknown
         URLs are created. Returns (keys, new keys)."""
+        urls = [url for url in urls if is_valid(url)]
+        self._prefetch_lookups(urls)
         keys, new, seen = [], [], set()
         for url in urls:
-            if not is_valid(url) or url in seen:
+            if url in seen:
                 continue
             seen.add(url)
             key = self._lookup(url)
@@ -405,6 +422,10 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         urls, info = self._urls, self._info
         states = gocept.lms.interfaces.STATES
         not_checked = NEW_RECORD[STATE]
+        ids = list(ids)
+        if len(ids) >= PREFETCH_FROM:
+            gocept.lms.prefetch.prefetch_keys(urls, ids)
+            gocept.lms.prefetch.prefetch_keys(info, ids)
         for key in ids:
             url = urls.get(key)
             if url is not None:
