@@ -15,8 +15,8 @@ import logging
 
 import transaction
 
+import gocept.lms.client
 import gocept.lms.generations
-import gocept.lms.merging
 import gocept.lms.url
 from gocept.lms.interfaces import IClientProvider, INotifications
 from gocept.lms.interfaces import ISchedule, IURLProvider
@@ -49,7 +49,8 @@ def upgrade_model(site):
 
 
 def upgrade_urls(urls):
-    records = urls.__dict__.get('_records')
+    # getattr, not __dict__: the object may be a ghost until it is read.
+    records = getattr(urls, '_records', None)
     if records is None:
         return 0
     fresh = gocept.lms.url.URLProvider()
@@ -81,7 +82,7 @@ def _seconds(value):
 
 
 def upgrade_schedule(schedule, urls):
-    when = schedule.__dict__.get('_when')
+    when = getattr(schedule, '_when', None)
     if when is None:
         return
     fresh = type(schedule)()
@@ -103,8 +104,9 @@ def upgrade_schedule(schedule, urls):
 
 def upgrade_pending(notifications):
     pending = notifications.pending
-    if isinstance(pending, gocept.lms.merging.ChangeMap):
+    if isinstance(pending, gocept.lms.client.PendingChanges):
         return
-    fresh = gocept.lms.merging.ChangeMap()
-    fresh.update(pending.items())
+    fresh = gocept.lms.client.PendingChanges()
+    for key, when in pending.items():
+        fresh.note(key, when)
     notifications.pending = fresh
