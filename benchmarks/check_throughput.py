@@ -116,9 +116,11 @@ def role_setup_db(args):
 def role_checker_db(args):
     import resource
     import gocept.lms.checker
+    import gocept.lms.scripts
     db = open_lms(args.conf)
     # As bin/checker runs: claims and writes in a process of its own.
-    writer = gocept.lms.checker.ProcessWriter(args.conf, quiet=True)
+    writer = gocept.lms.checker.ProcessWriter(
+        gocept.lms.scripts.open_database, args.conf, quiet=True)
     runner = gocept.lms.checker.Runner(db, writer=writer)
 
     async def run():

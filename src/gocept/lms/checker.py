@@ -152,9 +152,12 @@ class ThreadWriter:
 
 class ProcessWriter(ThreadWriter):
     """Runs the DatabaseWork in a process of its own, which opens the
-    database from `config_file` as bin/checker does."""
+    database with `open_database(config_file, quiet=..., bootstrap=False,
+    where=...)` (scripts.open_database; passed in, as it is the scripts
+    that know how a process opens its database)."""
 
-    def __init__(self, config_file, quiet=False):
+    def __init__(self, open_database, config_file, quiet=False):
+        self.open_database = open_database
         self.config_file = config_file
         self.quiet = quiet
 
@@ -164,7 +167,7 @@ class ProcessWriter(ThreadWriter):
         return concurrent.futures.ProcessPoolExecutor(
             1, mp_context=multiprocessing.get_context('spawn'),
             initializer=_start_database_work,
-            initargs=(self.config_file, self.quiet))
+            initargs=(self.open_database, self.config_file, self.quiet))
 
     def function(self, name):
         return functools.partial(_database_work, name)
@@ -184,10 +187,9 @@ _work = None
 PARENT_POLL = 1.0
 
 
-def _start_database_work(config_file, quiet):
+def _start_database_work(open_database, config_file, quiet):
     """Initializer of the ProcessWriter's process."""
     global _work
-    import gocept.lms.scripts
     # Ctrl-C reaches the whole process group; the checker process decides
     # when this one ends (it shuts the executor down).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -196,9 +198,8 @@ def _start_database_work(config_file, quiet):
     # would never tell: it goes when its parent goes.
     threading.Thread(target=_follow_parent, args=(os.getppid(),),
                      name='lms-follow-parent', daemon=True).start()
-    db = gocept.lms.scripts.open_database(
-        config_file, quiet=quiet, bootstrap=False,
-        where=gocept.lms.checkerstats.CONFLICTS)
+    db = open_database(config_file, quiet=quiet, bootstrap=False,
+                       where=gocept.lms.checkerstats.CONFLICTS)
     atexit.register(db.close)
     _work = DatabaseWork(db)
 

@@ -354,7 +354,8 @@ def checker_main(argv=None):
 
     def work(db, args):
         # The database side in a process of its own (checker.py says why).
-        writer = gocept.lms.checker.ProcessWriter(args.config, args.quiet)
+        writer = gocept.lms.checker.ProcessWriter(
+            open_database, args.config, args.quiet)
         return asyncio.run(gocept.lms.checker.Runner(
             db, writer=writer).run(once=args.once))
     return run_worker(
