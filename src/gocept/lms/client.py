@@ -208,8 +208,9 @@ class PendingChanges(gocept.lms.merging.ChangeMap):
         return sorted(key for key in snapshot if key in client.url_ids)
 
 
-notifications = zope.annotation.factory(
-    Notifications, 'gocept.lms.notifications')
+# The annotation key (monitoring prefetches the states by it).
+NOTIFICATIONS_KEY = 'gocept.lms.notifications'
+notifications = zope.annotation.factory(Notifications, NOTIFICATIONS_KEY)
 
 
 @zope.component.adapter(

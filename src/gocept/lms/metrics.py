@@ -20,11 +20,13 @@ import zope.interface
 import zope.security.proxy
 
 import gocept.lms.checkerstats
+import gocept.lms.client
 import gocept.lms.conflicts
 import gocept.lms.interfaces
 import gocept.lms.prefetch
 import gocept.lms.publication
 import gocept.lms.settings
+import gocept.lms.sync
 from gocept.lms.interfaces import (
     IClientProvider, INotifications, ISchedule, IStateCounts,
     ISynchronization, IURLProvider, STATES, UNKNOWN)
@@ -235,9 +237,14 @@ class Metrics:
         # clients one round trip per layer.
         prefetch = gocept.lms.prefetch.prefetch
         prefetch(values)
-        prefetch([getattr(c, '__annotations__', None) for c in values])
+        annotations = [getattr(c, '__annotations__', {}) for c in values]
+        prefetch(annotations)
+        # The states themselves, before the adapters look at them one by
+        # one.
+        prefetch([a.get(key) for a in annotations for key in (
+            gocept.lms.client.NOTIFICATIONS_KEY,
+            gocept.lms.sync.SYNCHRONIZATION_KEY)])
         states = [(INotifications(c), ISynchronization(c)) for c in values]
-        prefetch([state for pair in states for state in pair])
         for client, (notifications, sync) in zip(values, states):
             rows.append((client.id, notifications, sync))
         now = figures.now

@@ -97,8 +97,10 @@ class Synchronization(zope.container.contained.Contained,
         self.last_error = describe(error)
 
 
+# The annotation key (monitoring prefetches the states by it).
+SYNCHRONIZATION_KEY = 'gocept.lms.synchronization'
 synchronization = zope.annotation.factory(
-    Synchronization, 'gocept.lms.synchronization')
+    Synchronization, SYNCHRONIZATION_KEY)
 
 
 def describe(error):
