@@ -10,7 +10,9 @@ filled whenever a subscribed URL changes its state. A push of one client:
    the one read in step 1.
 
 A URL that changes again during step 2 gets a new change time, so step 3
-keeps it and the next push sends the new state: no change is ever lost. If
+keeps it and the next push sends the new state: no change is ever lost. A
+URL not checked yet is not sent and stays pending until it has a state
+(client.py says why a subscription can put it there). If
 step 2 fails, nothing is removed; `failed` counts the failures in a row and
 at `notify-max-failures` notifications are switched off, the contact gets a
 mail and an INotificationsDisabledEvent fires.
