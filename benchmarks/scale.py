@@ -495,23 +495,6 @@ def run_measured(cmd, cwd, log_path, on_line=None):
     return wall, usage.ru_maxrss / 1024, process.returncode
 
 
-SITE_ZCML = '''\
-<configure xmlns="http://namespaces.zope.org/zope" i18n_domain="gocept.lms">
-  <!-- etc/site.zcml without the admin login, with a monitoring login -->
-  <include package="gocept.lms" file="application.zcml" />
-  <securityPolicy
-      component="zope.securitypolicy.zopepolicy.ZopeSecurityPolicy" />
-  <unauthenticatedPrincipal id="zope.anybody" title="Unauthenticated User" />
-  <unauthenticatedGroup id="zope.Anybody" title="Unauthenticated Users" />
-  <authenticatedGroup id="zope.Authenticated" title="Authenticated Users" />
-  <everybodyGroup id="zope.Everybody" title="All Users" />
-  <role id="zope.Manager" title="Site Manager" />
-  <grantAll role="zope.Manager" />
-  <principal id="bench.monitor" title="Monitoring" login="{login}"
-             password="{password}" />
-  <grant role="gocept.lms.Monitor" principal="bench.monitor" />
-</configure>
-'''
 
 ZEO_CONF = '''\
 <zeo>
@@ -531,27 +514,6 @@ ZEO_CONF = '''\
 
 PHASES = 'xmlrpc,metrics,write_path,checker,sync'
 
-# The <zodb> section comes from etc/zope.conf: its caches shape the RSS
-# figures.
-ZOPE_CONF = '''\
-site-definition {site_zcml}
-%import ZEO
-{zodb}
-<eventlog>
-  level INFO
-  <logfile>
-    path STDERR
-    format %(asctime)s %(levelname)s %(name)s %(message)s
-  </logfile>
-</eventlog>
-<logger>
-  name ZEO
-  level WARNING
-</logger>
-<product-config gocept.lms>
-{product_config}
-</product-config>
-'''
 
 
 class Run:
@@ -578,8 +540,8 @@ class Run:
               file=sys.stderr, flush=True)
 
     def write_configuration(self):
-        with open(self.path('site.zcml'), 'w') as f:
-            f.write(SITE_ZCML.format(login=MONITOR[0], password=MONITOR[1]))
+        processes = gocept.lms.tests.processes
+        site_zcml = processes.write_monitor_site_zcml(self.tmp, *MONITOR)
         with open(self.path('zeo.conf'), 'w') as f:
             f.write(ZEO_CONF.format(port=self.zeo_port, datafs=self.datafs))
         product = {
@@ -592,13 +554,8 @@ class Run:
             'checker-allow-cidrs': '127.0.1.0/24',
             'checker-per-host-rate': str(self.args.checker_rate),
         }
-        self.conf = self.path('zope.conf')
-        with open(self.conf, 'w') as f:
-            f.write(ZOPE_CONF.format(
-                site_zcml=self.path('site.zcml'),
-                zodb=gocept.lms.tests.processes.zodb_section(self.zeo_port),
-                product_config='\n'.join(
-                    '  %s %s' % item for item in sorted(product.items()))))
+        self.conf = processes.write_zope_conf(
+            self.tmp, self.zeo_port, product, site_zcml)
 
     def start(self, cmd, log_name, **kw):
         log = open(self.path(log_name), 'wb')

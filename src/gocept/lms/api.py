@@ -618,16 +618,10 @@ class XMLRPCPublication(gocept.lms.publication.RetryingPublication,
         super().handleException(object, request, exc_info, retry_allowed)
 
 
-@zope.interface.implementer(
-    zope.app.publication.interfaces.IRequestPublicationFactory)
-class XMLRPCFactory:
+class XMLRPCFactory(gocept.lms.publication.PublicationFactory):
     """Every POST of text/xml: the LMS's request and publication."""
 
-    def canHandle(self, environment):
-        return True
-
-    def __call__(self):
-        return XMLRPCRequest, XMLRPCPublication
+    request, publication = XMLRPCRequest, XMLRPCPublication
 
 
 class XMLRPCResponse(zope.publisher.xmlrpc.XMLRPCResponse):

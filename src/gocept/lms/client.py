@@ -117,9 +117,6 @@ class Client(zope.container.contained.Contained, persistent.Persistent):
     def notify_all(self):
         return self._send_states(self._url_ids)
 
-    def notify_keys(self, keys):
-        return self._send_states(keys)
-
     def _send_states(self, ids):
         provider = zope.component.getUtility(
             gocept.lms.interfaces.IURLProvider, context=self)

@@ -96,23 +96,26 @@ class HTTPPublication(RetryingPublication,
 
 @zope.interface.implementer(
     zope.app.publication.interfaces.IRequestPublicationFactory)
-class BrowserFactory:
+class PublicationFactory:
+    """Hands out `request` and `publication` for the methods and types its
+    <publisher> directive names."""
+
+    request = publication = None
+
+    def canHandle(self, environment):
+        return True
+
+    def __call__(self):
+        return self.request, self.publication
+
+
+class BrowserFactory(PublicationFactory):
     """GET, POST and HEAD that are not XML-RPC (the ZMI, @@metrics)."""
 
-    def canHandle(self, environment):
-        return True
-
-    def __call__(self):
-        return BrowserRequest, BrowserPublication
+    request, publication = BrowserRequest, BrowserPublication
 
 
-@zope.interface.implementer(
-    zope.app.publication.interfaces.IRequestPublicationFactory)
-class HTTPFactory:
+class HTTPFactory(PublicationFactory):
     """Every other method (PUT, DELETE, ...)."""
 
-    def canHandle(self, environment):
-        return True
-
-    def __call__(self):
-        return HTTPRequest, HTTPPublication
+    request, publication = HTTPRequest, HTTPPublication

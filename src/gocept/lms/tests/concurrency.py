@@ -607,19 +607,6 @@ def metric_counters(text, process):
 
 # --- a run ----------------------------------------------------------------------
 
-SITE_ZCML = '''\
-<configure xmlns="http://namespaces.zope.org/zope">
-  <!-- The LMS as etc/site.zcml has it, and a monitoring login for
-       @@metrics. -->
-  <include file="{site}" />
-  <principal id="lms.concurrency.monitor" title="Monitoring"
-             login="{login}" password_manager="Plain Text"
-             password="{password}" />
-  <grant role="gocept.lms.Monitor" principal="lms.concurrency.monitor" />
-</configure>
-'''
-
-
 class Run:
     """One concurrency run in the directory `tmp`; see the module."""
 
@@ -652,11 +639,8 @@ class Run:
     # set-up
 
     def write_configuration(self):
-        site = os.path.join(self.tmp, 'site.zcml')
-        with open(site, 'w') as f:
-            f.write(SITE_ZCML.format(
-                site=os.path.join(processes.CHECKOUT, 'etc', 'site.zcml'),
-                login=MONITOR_LOGIN, password=MONITOR_PASSWORD))
+        site = processes.write_monitor_site_zcml(
+            self.tmp, MONITOR_LOGIN, MONITOR_PASSWORD)
         self.port = processes.free_port()
         common = processes.lms_settings(
             self.tmp, self.port, self.smtp.port, ADMIN_SECRET,
@@ -673,15 +657,8 @@ class Run:
                     self.tmp, name + '.json')
             directory = os.path.join(self.tmp, name)
             os.makedirs(directory, exist_ok=True)
-            path = processes.write_zope_conf(directory, self.zeo, config)
-            with open(path) as f:
-                text = f.read()
-            text = re.sub(r'^site-definition .*$',
-                          'site-definition %s' % site, text, count=1,
-                          flags=re.M)
-            with open(path, 'w') as f:
-                f.write(text)
-            confs[name] = path
+            confs[name] = processes.write_zope_conf(
+                directory, self.zeo, config, site)
         self.confs = confs
         self.lms_url = 'http://127.0.0.1:%d/lms/' % self.port
 

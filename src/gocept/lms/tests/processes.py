@@ -71,7 +71,7 @@ def zodb_section(port):
 
 
 ZOPE_CONF = '''\
-site-definition {checkout}/etc/site.zcml
+site-definition {site_zcml}
 %import ZEO
 {zodb}
 <eventlog>
@@ -110,11 +110,37 @@ def lms_settings(directory, port, smtp_port, admin_secret, **more):
     return settings
 
 
-def write_zope_conf(directory, zeo, product_config):
+MONITOR_SITE_ZCML = '''\
+<configure xmlns="http://namespaces.zope.org/zope">
+  <!-- The LMS as etc/site.zcml has it, and a monitoring login for
+       @@metrics. -->
+  <include file="{site}" />
+  <principal id="lms.test.monitor" title="Monitoring"
+             login="{login}" password_manager="Plain Text"
+             password="{password}" />
+  <grant role="gocept.lms.Monitor" principal="lms.test.monitor" />
+</configure>
+'''
+
+
+def write_monitor_site_zcml(directory, login, password):
+    """A site.zcml in `directory`: etc/site.zcml and a monitoring login."""
+    path = os.path.join(directory, 'site.zcml')
+    with open(path, 'w') as f:
+        f.write(MONITOR_SITE_ZCML.format(
+            site=os.path.join(CHECKOUT, 'etc', 'site.zcml'),
+            login=login, password=password))
+    return path
+
+
+def write_zope_conf(directory, zeo, product_config, site_zcml=None):
+    """zope.conf in `directory` for a ZEO server `zeo` (a ZEOServer or a
+    port), with etc/site.zcml unless `site_zcml` names another."""
     path = os.path.join(directory, 'zope.conf')
     with open(path, 'w') as f:
         f.write(ZOPE_CONF.format(
-            checkout=CHECKOUT, zodb=zodb_section(zeo.port),
+            site_zcml=site_zcml or os.path.join(CHECKOUT, 'etc', 'site.zcml'),
+            zodb=zodb_section(getattr(zeo, 'port', zeo)),
             product_config='\n'.join(
                 '  %s %s' % item for item in sorted(product_config.items()))))
     return path
