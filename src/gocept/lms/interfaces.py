@@ -155,6 +155,10 @@ class IURLProvider(zope.interface.common.mapping.IEnumerableMapping):
         Returns a BTrees set; unknown or invalid URLs are left out.
         """
 
+    def strings(ids):
+        """Iterate `(key, URL string)` for the URLs with these keys;
+        unknown keys are skipped. Reads only what holds the strings."""
+
     def state_rows(ids, unknown=None):
         """Iterate `[url, state, reason]` for the URLs with these keys, as
         updateManyStates sends them; unknown keys are skipped. With a set

@@ -148,7 +148,7 @@ class ClientSync:
 
     def run(self):
         started = time.monotonic()
-        callback, password, before = self._step(self._prepare)
+        callback, password, before, known = self._step(self._prepare)
         transport = zope.component.getUtility(
             gocept.lms.interfaces.ICallbackTransport)
         remote = transport.connect(callback).xmlrpc_getAllLinks(
@@ -156,11 +156,21 @@ class ClientSync:
         if not isinstance(remote, (list, tuple)):
             raise SyncError('xmlrpc_getAllLinks answered %s, not a list'
                             % type(remote).__name__)
+        # What the client had is known by its strings: only URLs new to
+        # it are looked up in (or added to) the URL index.
         wanted = BTrees.LLBTree.LLTreeSet()
+        unseen = []
+        for url in remote:
+            key = known.get(url) if isinstance(url, str) else None
+            if key is None:
+                unseen.append(url)
+            else:
+                wanted.insert(key)
+        del known
         added = 0
-        for start in range(0, len(remote), STEP):
+        for start in range(0, len(unseen), STEP):
             keys, new = self._step(
-                lambda: self._add(remote[start:start + STEP]))
+                lambda: self._add(unseen[start:start + STEP]))
             wanted.update(keys)
             added += new
         gone = list(BTrees.LLBTree.difference(before, wanted))
@@ -179,7 +189,9 @@ class ClientSync:
         client = self._client()
         keys = BTrees.LLBTree.LLTreeSet()
         keys.update(client.url_ids)
-        return client.callback, client.callback_password(), keys
+        provider = zope.component.getUtility(IURLProvider)
+        known = {url: key for key, url in provider.strings(keys)}
+        return client.callback, client.callback_password(), keys, known
 
     def _add(self, urls):
         client = self._client()

@@ -27,6 +27,17 @@ MAX_URL_LENGTH = 2048
 KEY_BITS = 31
 MAX_KEY = 2 ** KEY_BITS
 
+# New keys are handed out in blocks of this many (see URLProvider._new_key).
+KEY_BLOCK = 1024
+
+
+def key_order(slot):
+    """The offset in its block of the `slot`-th key handed out from it:
+    first the even offsets, then the odd ones."""
+    half = KEY_BLOCK // 2
+    return 2 * slot if slot < half else 2 * (slot - half) + 1
+
+
 # From how many keys on a read asks the storage for its buckets at once.
 PREFETCH_FROM = 50
 
@@ -160,8 +171,9 @@ class URL(zope.container.contained.Contained):
 class URLStrings(BTrees.LOBTree.LOBTree):
     """key -> URL string. Written when URLs come or go, never by checks.
 
-    New keys are consecutive, so a call that adds URLs fills buckets at one
-    place instead of rewriting buckets all over the tree."""
+    New keys are close to each other (see URLProvider._new_key), so a call
+    that adds URLs fills buckets at one place instead of rewriting buckets
+    all over the tree."""
 
     max_leaf_size = 30
     max_internal_size = 32
@@ -224,9 +236,9 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
     Buckets merge concurrent changes of different keys, so two checker
     batches, or a checker batch and a subscription, do not conflict.
 
-    Keys are 31-bit integers, consecutive within one process from a random
-    start (as zope.intid's are random): concurrent transactions adding URLs
-    do not fight over a counter, and each fills buckets at its own place.
+    Keys are 31-bit integers, handed out in blocks at random places (as
+    zope.intid's are random): concurrent transactions adding URLs do not
+    fight over a counter, and each fills buckets at its own place.
     A key is not given out again while the schedule may still hold an entry
     for a removed URL with that key.
     """
@@ -365,19 +377,28 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         return key
 
     def _new_key(self):
-        # Consecutive keys from a random start keep one process's new URLs
-        # in few buckets; another random start after a collision keeps
-        # concurrent writers apart, as zope.intid does.
-        key = getattr(self, '_v_nextkey', None)
+        # Keys come from blocks of KEY_BLOCK keys at a random place, as
+        # zope.intid's do: concurrent writers stay apart, and one process's
+        # new URLs land in few buckets. Within a block the even offsets go
+        # out first, then the odd ones (see key_order): BTrees split a full
+        # bucket in the middle, so ascending keys would leave every bucket
+        # half empty, and the odd keys fill the halves up again.
+        block, slot = getattr(self, '_v_keys', (None, KEY_BLOCK))
         schedule = getattr(self, '_v_schedule', None)
         if schedule is None:
             schedule = self._v_schedule = zope.component.queryUtility(
                 gocept.lms.interfaces.ISchedule, context=self)
-        while (key is None or key >= MAX_KEY or key in self._urls
-               or (schedule is not None and schedule.is_stale(key))):
-            key = random.randrange(1, MAX_KEY)
-        self._v_nextkey = key + 1
-        return key
+        while True:
+            if slot >= KEY_BLOCK:
+                block, slot = random.randrange(1, MAX_KEY - KEY_BLOCK), 0
+            key = block + key_order(slot)
+            slot += 1
+            if key in self._urls or (
+                    schedule is not None and schedule.is_stale(key)):
+                slot = KEY_BLOCK  # taken: somebody else works here
+                continue
+            self._v_keys = block, slot
+            return key
 
     def record_checks(self, checks):
         """See IURLProvider."""
@@ -413,6 +434,17 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
             url = urls.get(key)
             if url is not None:
                 yield key, url, info[key][HISTORY]
+
+    def strings(self, ids):
+        """See IURLProvider."""
+        urls = self._urls
+        ids = list(ids)
+        if len(ids) >= PREFETCH_FROM:
+            gocept.lms.prefetch.prefetch_keys(urls, ids)
+        for key in ids:
+            url = urls.get(key)
+            if url is not None:
+                yield key, url
 
     def state_rows(self, ids, unknown=None):
         """`[url, state, reason]` for each key, as clients get them.
