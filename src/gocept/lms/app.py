@@ -30,6 +30,7 @@ import zope.app.appsetup.interfaces
 import gocept.lms.client
 import gocept.lms.conflicts
 import gocept.lms.interfaces
+import gocept.lms.journal
 import gocept.lms.metrics
 import gocept.lms.schedule
 import gocept.lms.settings
@@ -48,6 +49,8 @@ UTILITIES = (
      gocept.lms.schedule.Schedule),
     ('state-counts', gocept.lms.interfaces.IStateCounts,
      gocept.lms.metrics.StateCounts),
+    ('changes', gocept.lms.interfaces.IChangeJournal,
+     gocept.lms.journal.ChangeJournal),
 )
 
 

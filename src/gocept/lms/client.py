@@ -183,8 +183,10 @@ class Notifications(zope.container.contained.Contained,
 class PendingChanges(gocept.lms.merging.ChangeMap):
     """URL key -> time of its latest state change, for one client.
 
-    The checker adds to it while the notifier and the syncer remove what
-    they sent: a map that merges such changes (merging.py). It is written
+    The notifier adds to it from the change journal (journal.py), a
+    subscription adds URLs not checked yet, and the notifier and the
+    syncer remove what they sent: a map that merges such changes
+    (merging.py). It is written
     whole, so it is kept small: past `LIMIT` entries it is replaced by a
     note that everything changed (`EVERYTHING`), and the next push sends
     all of the client's states, as the syncer does.
@@ -194,7 +196,9 @@ class PendingChanges(gocept.lms.merging.ChangeMap):
     EVERYTHING = -1
 
     def note(self, key, when):
-        self[key] = when
+        # The latest change wins, as when two transactions meet (merging).
+        if self._data.get(key, when) <= when:
+            self[key] = when
         if len(self) > self.LIMIT:
             self._data = {self.EVERYTHING: max(self._data.values())}
 
@@ -222,23 +226,3 @@ def create_client_state(client, event):
     """
     gocept.lms.interfaces.INotifications(client)
     gocept.lms.interfaces.ISynchronization(client)
-
-
-@zope.component.adapter(gocept.lms.interfaces.IURLStatesChangedEvent)
-def remember_state_changes(event):
-    """Queue changed URLs for every subscribed client's next push."""
-    # Looked up from the provider, so a process need not have set the site.
-    clients = zope.component.getUtility(
-        gocept.lms.interfaces.IClientProvider, context=event.provider)
-    # The change time tells the notifier whether a URL changed again while
-    # its previous state was on the way to the client.
-    changed = time.time_ns() // 1000
-    pending = {}
-    for url, old_state in event.changes:
-        for client_id in url.clients:
-            if client_id not in pending:
-                client = clients.get(client_id)
-                pending[client_id] = None if client is None else (
-                    gocept.lms.interfaces.INotifications(client).pending)
-            if pending[client_id] is not None:
-                pending[client_id].note(url.id, changed)

@@ -159,6 +159,10 @@ class IURLProvider(zope.interface.common.mapping.IEnumerableMapping):
         """Iterate `(key, URL string)` for the URLs with these keys;
         unknown keys are skipped. Reads only what holds the strings."""
 
+    def subscribers(ids):
+        """Iterate `(key, tuple of client ids)` for the keys that have
+        subscribers, in key order."""
+
     def state_rows(ids, unknown=None):
         """Iterate `[url, state, reason]` for the URLs with these keys, as
         updateManyStates sends them; unknown keys are skipped. With a set
@@ -392,6 +396,26 @@ class INotifications(zope.interface.Interface):
         'since the last successful push, mapped to the time of the change '
         '(microseconds). It merges concurrent changes; past its limit it '
         'holds one note that everything changed.')
+
+
+class IChangeJournal(zope.interface.Interface):
+    """State changes on their way to the clients' pending maps (a local
+    utility of the LMS site; journal.py)."""
+
+    def __len__():
+        """How many changed URLs wait to be handed out (kept as a
+        counter, not counted)."""
+
+    def record(keys, when=None):
+        """Append one entry: the URL keys whose state changed at `when`
+        (microseconds since the epoch; now if None)."""
+
+    def take(limit):
+        """Remove and return the oldest entries, `(when, keys)`, until
+        they hold at least `limit` keys or there are no more."""
+
+    def pending():
+        """The entries not taken yet, `(when, keys)`, oldest first."""
 
 
 class INotificationsDisabledEvent(zope.interface.Interface):

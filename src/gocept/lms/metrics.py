@@ -28,7 +28,7 @@ import gocept.lms.publication
 import gocept.lms.settings
 import gocept.lms.sync
 from gocept.lms.interfaces import (
-    IClientProvider, INotifications, ISchedule, IStateCounts,
+    IChangeJournal, IClientProvider, INotifications, ISchedule, IStateCounts,
     ISynchronization, IURLProvider, STATES, UNKNOWN)
 
 
@@ -226,6 +226,11 @@ class Metrics:
         out.family('lms_check_backlog', 'gauge',
                    'URLs due for a check now (the munin queue size).',
                    [((), figures.backlog())])
+        journal = sm.queryUtility(IChangeJournal)
+        out.family('lms_changes_waiting', 'gauge',
+                   'State changes the notifier has not handed to the '
+                   'clients yet.',
+                   [((), len(journal) if journal is not None else 0)])
 
     def client_figures(self, figures, out):
         clients = figures.sm.queryUtility(IClientProvider)

@@ -1,7 +1,9 @@
 """The notifier: pushes state changes to the clients.
 
-Each client has a pending map, URL key -> when its state last changed,
-filled whenever a subscribed URL changes its state. A push of one client:
+Each client has a pending map, URL key -> when its state last changed.
+Each round of the notifier first fills them from the change journal, where
+the checker notes the URLs whose state changed (journal.py). A push of one
+client:
 
 1. read the pending map (one short transaction);
 2. send the current states with updateManyStates, in batches, each read in
@@ -30,8 +32,10 @@ import zope.interface
 import gocept.lms.callback
 import gocept.lms.db
 import gocept.lms.interfaces
+import gocept.lms.journal
 import gocept.lms.settings
-from gocept.lms.interfaces import IClientProvider, INotifications
+from gocept.lms.interfaces import IChangeJournal, IClientProvider
+from gocept.lms.interfaces import INotifications
 from gocept.lms.interfaces import IURLProvider
 
 
@@ -73,6 +77,22 @@ class Notifier:
             self.db, site_name, lambda site: work(
                 site.getSiteManager().getUtility(IClientProvider)),
             where='notifier')
+
+    def distribute(self, site_name):
+        """Hand the change journal's entries to the clients' pending maps
+        (journal.py), in short transactions; return how many URLs."""
+        def step(site):
+            sm = site.getSiteManager()
+            return gocept.lms.journal.distribute(
+                sm.getUtility(IChangeJournal), sm.getUtility(IURLProvider),
+                sm.getUtility(IClientProvider))
+        total = 0
+        while True:
+            handed = gocept.lms.db.in_transaction(
+                self.db, site_name, step, where='notifier')
+            if not handed:
+                return total
+            total += handed
 
     def due_clients(self, site_name, now):
         min_interval = self.settings.notify_interval
@@ -165,6 +185,8 @@ class Notifier:
         """Push to every due client; return {client id: states sent}."""
         now = now or utcnow()
         sites = gocept.lms.db.lms_site_names(self.db)
+        for site in sites:
+            self.distribute(site)
         jobs = [(site, client_id) for site in sites
                 for client_id in self.due_clients(site, now)]
         results = {}

@@ -446,6 +446,17 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
             if url is not None:
                 yield key, url
 
+    def subscribers(self, ids):
+        """See IURLProvider."""
+        clients = self._clients
+        ids = sorted(ids)
+        if len(ids) >= PREFETCH_FROM:
+            gocept.lms.prefetch.prefetch_keys(clients, ids)
+        for key in ids:
+            subscribers = clients.get(key)
+            if subscribers:
+                yield key, subscribers
+
     def state_rows(self, ids, unknown=None):
         """`[url, state, reason]` for each key, as clients get them.
 

@@ -4,6 +4,7 @@ Generation 1: client passwords are no longer stored in plaintext.
 Generation 2: every LMS site has the schedule of URL checks.
 Generation 3: every LMS site counts its URLs per state (for monitoring).
 Generation 4: the second data model (evolve4.py says what changed).
+Generation 5: every LMS site has the change journal of the notifier.
 """
 
 import zope.generations.generations
@@ -11,7 +12,7 @@ import zope.generations.generations
 
 manager = zope.generations.generations.SchemaManager(
     minimum_generation=4,
-    generation=4,
+    generation=5,
     package_name='gocept.lms.generations')
 
 

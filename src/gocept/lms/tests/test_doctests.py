@@ -21,6 +21,7 @@ FUNCTIONAL = [
     'schedule.txt',
     'merging.txt',
     'checker.txt',
+    'journal.txt',
     'notify.txt',
     'metrics.txt',
 ]

@@ -6,8 +6,9 @@ import transaction
 import zope.component
 
 import gocept.lms.generations.evolve2
+import gocept.lms.generations.evolve5
 import gocept.lms.tests
-from gocept.lms.interfaces import ISchedule, IURLProvider
+from gocept.lms.interfaces import IChangeJournal, ISchedule, IURLProvider
 
 
 class Evolve2Test(unittest.TestCase):
@@ -33,3 +34,31 @@ class Evolve2Test(unittest.TestCase):
         self.assertEqual(sorted([a.id, b.id]), sorted(schedule.due(now=1)))
         # a second run changes nothing
         self.assertFalse(gocept.lms.generations.evolve2.add_schedule(site))
+
+
+class Evolve5Test(unittest.TestCase):
+
+    layer = gocept.lms.tests.functional_layer
+
+    def tearDown(self):
+        transaction.abort()
+        gocept.lms.tests.doctest_teardown()
+
+    def test_adds_the_change_journal(self):
+        site = gocept.lms.tests.site_setup(self.layer.getRootFolder())
+        urls = zope.component.getUtility(IURLProvider)
+        a = urls.add('http://a.example/')
+        # a site from before the journal existed: state changes go nowhere
+        sm = site.getSiteManager()
+        sm.unregisterUtility(sm.getUtility(IChangeJournal), IChangeJournal)
+        del sm['default']['changes']
+        a.update_check('ok', None, '200 OK')
+
+        self.assertTrue(gocept.lms.generations.evolve5.add_journal(site))
+        journal = sm.getUtility(IChangeJournal)
+        self.assertEqual(0, len(journal))
+        a.update_check('unavailable', None, '404 Not Found')
+        self.assertEqual([(a.id,)], [keys for when, keys in journal.pending()])
+        # a second run changes nothing
+        self.assertFalse(gocept.lms.generations.evolve5.add_journal(site))
+        self.assertIs(journal, sm.getUtility(IChangeJournal))

@@ -8,9 +8,11 @@ import zope.app.appsetup.product
 import zope.component
 
 import gocept.lms.client
+import gocept.lms.journal
 import gocept.lms.sync
 import gocept.lms.tests
-from gocept.lms.interfaces import IClientProvider, IURLProvider
+from gocept.lms.interfaces import IChangeJournal, IClientProvider
+from gocept.lms.interfaces import IURLProvider
 from gocept.lms.interfaces import INotifications, ISynchronization
 
 
@@ -212,6 +214,10 @@ class SyncTest(unittest.TestCase):
         gocept.lms.sync.run(T0)
         url = self.urls.get_url('http://a.example/')
         url.update_check('unavailable', T0 + HOUR, '404 Not Found')
+        # The notifier hands the change to fred's pending map.
+        gocept.lms.journal.distribute(
+            zope.component.getUtility(IChangeJournal), self.urls,
+            self.clients)
         self.assertEqual([url.id], list(INotifications(fred).pending))
         transaction.commit()
         self.xmlrpc.states.clear()

@@ -1,0 +1,29 @@
+"""Give every LMS site the change journal (journal.py).
+
+From now on the checker notes state changes in the journal and the
+notifier hands them to the clients' pending maps. What the pending maps
+hold already stays there and is pushed as before.
+"""
+
+import logging
+
+import gocept.lms.app
+import gocept.lms.generations
+import gocept.lms.interfaces
+
+
+log = logging.getLogger(__name__)
+
+
+def evolve(context):
+    for site in gocept.lms.generations.lms_sites(context):
+        add_journal(site)
+
+
+def add_journal(site):
+    sm = site.getSiteManager()
+    if sm.queryUtility(gocept.lms.interfaces.IChangeJournal) is not None:
+        return False
+    gocept.lms.app.install_missing_utilities(site)
+    log.info('%s: change journal added', site.__name__)
+    return True
