@@ -3,12 +3,21 @@
 `check_http` only reports what happened, as a `policy.Outcome`; it never
 decides a state.
 
-Requests: HEAD first, because it costs the server nothing. Some servers
-answer HEAD wrongly although GET works; on the answers in `HEAD_BROKEN` (or
-when the server drops the connection on HEAD) the same URL is asked again
-with GET. 404 and 410 to HEAD are believed: asking again would double the
-cost (and the politeness budget) of every broken link to catch the rare
-server that answers HEAD 404 but GET 200.
+Requests: HEAD first, because it costs the server nothing. But HEAD is a
+hint, GET decides: servers, CDNs and frameworks that answer HEAD wrongly
+(404, 405, 500 ...) although GET works are common enough, so every HEAD
+answer that is not a success or a redirect (and a connection dropped on
+HEAD) is asked again with GET before it counts. A link that is really gone
+costs two requests per check, and the reason says that GET was used.
+
+A URL with a #fragment names a place in a page: the page is fetched with
+GET and must have an element with that id (or an <a name>), within the
+first `anchor_body_cap` bytes (`anchors.py`). URLs that differ only in
+their fragment share one fetch (`PageCache`).
+
+A deep link that ends, after redirects, at the home page of a site is
+almost always a page that was removed; such answers, and bot walls (see
+`bot_wall`), get outcomes of their own for the policy.
 
 Redirects are followed by hand so that every hop passes the address guard
 and the per-host pacing, up to `max_redirects` hops; a URL seen twice is a
@@ -25,15 +34,11 @@ import time
 import aiohttp
 import yarl
 
+from gocept.lms.checking import anchors
 from gocept.lms.checking import guard
 from gocept.lms.checking.policy import Outcome
 from gocept.lms.checking import policy as p
 
-
-# 400, 403, 406: servers and frameworks that only route GET; 405/501: the
-# honest "method not supported"; 409 and 412 come from object stores and
-# WAFs confused by a body-less request.
-HEAD_BROKEN = frozenset([400, 403, 405, 406, 409, 412, 501])
 
 # Answers worth noting which server sent them: bot walls and rate limits.
 _NOTE_SERVER = frozenset([403, 429, 503, 999])
@@ -181,6 +186,24 @@ def _timeout(settings):
         return value
 
 
+def bot_wall(resp):
+    """Whether an answer says "you look like a robot" rather than "gone":
+    the bot-wall status codes of the policy, and a 403 or 503 that carries
+    Cloudflare's challenge header."""
+    if resp.status in p.BOT_WALL_STATUS:
+        return True
+    return (resp.status in (403, 503) and resp.headers.get(
+        'cf-mitigated', '').strip().lower() == 'challenge')
+
+
+# Paths that are a site's home page.
+_HOME_PATHS = frozenset(['', '/', '/index.html', '/index.htm', '/index.php'])
+
+
+def _redirected_home(start, final):
+    return (start.path not in _HOME_PATHS and final.path in _HOME_PATHS)
+
+
 def _status_text(resp):
     text = f'{resp.status} {resp.reason or ""}'.strip()
     if resp.status in _NOTE_SERVER:
@@ -191,38 +214,61 @@ def _status_text(resp):
 
 
 async def check_http(session, url, settings, address_policy,
-                     pace=NO_PACING):
+                     pace=NO_PACING, pages=None):
     """Check one http(s) URL; return an `Outcome`.
 
     `session` is an aiohttp ClientSession whose connector resolves through
     a `guard.GuardedResolver`; `address_policy` decides address literals
     (which aiohttp connects to without asking the resolver). `pace` spaces
-    the requests per host (see `NoPacing`).
+    the requests per host (see `NoPacing`). With a `PageCache` as `pages`,
+    a URL's #fragment is looked for in the page.
     """
     try:
+        start = yarl.URL(url)
         # fragments never reach the server; dropping them keeps loop
         # detection exact
-        current = yarl.URL(url).with_fragment(None)
+        page = start.with_fragment(None)
     except (ValueError, TypeError) as e:
         return Outcome(p.KIND_INVALID, f'invalid URL: {e}')
+    anchor, note = anchors.wanted(start.raw_fragment)
+    if pages is None or anchor is None:
+        outcome = (await _fetch(session, page, settings, address_policy,
+                                pace, None))[0]
+        return outcome._replace(detail=outcome.detail + note) \
+            if note and outcome.kind == p.KIND_HTTP else outcome
+    outcome, found = await pages.get(page, lambda: _fetch(
+        session, page, settings, address_policy, pace,
+        settings.anchor_body_cap))
+    return anchors.judge(outcome, found, anchor)
+
+
+async def _fetch(session, current, settings, address_policy, pace,
+                 anchor_cap):
+    """Follow `current` to its final answer: `(Outcome, anchors)`, where
+    anchors is what `anchors.read` found in the page (read with GET up to
+    `anchor_cap` bytes) or None when `anchor_cap` is None or the answer is
+    no HTML page."""
+    start = current
     seen = {current}
     hops = 0
-    method = 'HEAD'
+    method = 'HEAD' if anchor_cap is None else 'GET'
     head_note = ''
     timeout = _timeout(settings)
     while True:
         if current.scheme not in ('http', 'https'):
             return _with_hops(Outcome(
                 p.KIND_UNSUPPORTED,
-                f'unsupported protocol: {current.scheme[:20]}'), hops, current)
+                f'unsupported protocol: {current.scheme[:20]}'), hops,
+                current), None
         host = current.raw_host
         if not host:
             return _with_hops(Outcome(p.KIND_INVALID, 'URL without host'),
-                              hops, current)
+                              hops, current), None
         try:
             address_policy.check_host(host)
         except guard.Forbidden as e:
-            return _with_hops(Outcome(p.KIND_FORBIDDEN, str(e)), hops, current)
+            return _with_hops(Outcome(p.KIND_FORBIDDEN, str(e)), hops,
+                              current), None
         await pace.wait(host.lower())
         try:
             resp = await session.request(
@@ -231,16 +277,17 @@ async def check_http(session, url, settings, address_policy,
             pace.done(host.lower())
             if isinstance(e, ValueError) and not isinstance(
                     e, aiohttp.ClientError):
-                return Outcome(p.KIND_INVALID, f'invalid URL: {e}')
+                return Outcome(p.KIND_INVALID, f'invalid URL: {e}'), None
             outcome = _describe_error(e, settings)
             if (method == 'HEAD' and outcome.kind == p.KIND_RESET):
                 method = 'GET'
                 head_note = '; no answer to HEAD, GET used'
                 continue
-            return _with_hops(outcome, hops, current)
+            return _with_hops(outcome, hops, current), None
         pace.done(host.lower())
         status = resp.status
-        if method == 'HEAD' and status in HEAD_BROKEN:
+        if method == 'HEAD' and not 200 <= status < 400:
+            # HEAD is a hint, GET decides.
             resp.release()
             method = 'GET'
             head_note = f'; HEAD answered {status}, GET used'
@@ -259,18 +306,18 @@ async def check_http(session, url, settings, address_policy,
             except (ValueError, TypeError):
                 return Outcome(p.KIND_REDIRECT,
                                f'{status} redirect to an invalid URL: '
-                               f'{location[:_MAX_URL_IN_REASON]!r}')
+                               f'{location[:_MAX_URL_IN_REASON]!r}'), None
             hops += 1
             if target in seen:
                 return Outcome(p.KIND_REDIRECT,
                                f'redirect loop: hop {hops} leads back to '
-                               f'{_short(target)}')
+                               f'{_short(target)}'), None
             if hops > settings.max_redirects:
                 return Outcome(p.KIND_REDIRECT,
                                f'more than {settings.max_redirects} redirects,'
-                               f' last to {_short(target)}')
+                               f' last to {_short(target)}'), None
             seen.add(target)
-            if target.raw_host != current.raw_host:
+            if target.raw_host != current.raw_host and anchor_cap is None:
                 method = 'HEAD'
             current = target
             continue
@@ -280,24 +327,38 @@ async def check_http(session, url, settings, address_policy,
             retry_after = parse_retry_after(resp.headers.get('Retry-After'))
             if retry_after is not None:
                 text += f', Retry-After {retry_after:.0f} s'
+        found = None
         if method == 'GET':
             try:
-                await _drain(resp, settings.body_cap)
+                if anchor_cap is not None and 200 <= status < 300 and \
+                        anchors.is_html(resp):
+                    found = await anchors.read(resp, anchor_cap)
+                else:
+                    await _drain(resp, settings.body_cap)
             except (aiohttp.ClientPayloadError,
                     aiohttp.ServerDisconnectedError,
                     aiohttp.ClientOSError) as e:
                 outcome = _describe_error(e, settings)
                 return _with_hops(outcome._replace(
                     detail=f'{outcome.detail} (after status {status})'),
-                    hops, current)
+                    hops, current), None
             except asyncio.TimeoutError:
                 # Headers arrived; a body slower than our cap is no failure.
                 pass
         else:
             resp.release()
+        if bot_wall(resp):
+            return _with_hops(Outcome(
+                p.KIND_BOT_WALL, f'{text}{head_note}: refused as a robot',
+                status, retry_after), hops, current), None
+        if hops and 200 <= status < 300 and _redirected_home(start, current):
+            return Outcome(
+                p.KIND_REDIRECT_HOME,
+                f'redirected to the home page of {current.host} '
+                f'({_short(current)})', status), None
         return _with_hops(
             Outcome(p.KIND_HTTP, text + head_note, status, retry_after),
-            hops, current)
+            hops, current), found
 
 
 def _with_hops(outcome, hops, final):

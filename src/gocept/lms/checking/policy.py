@@ -56,6 +56,9 @@ KIND_PERMANENT = 'permanent'      # other failure not expected to recover
 KIND_FORBIDDEN = 'forbidden'      # refused by the address guard
 KIND_UNSUPPORTED = 'unsupported'  # no handler for the scheme
 KIND_INVALID = 'invalid'          # the URL cannot be checked as written
+KIND_BOT_WALL = 'bot wall'        # "you look like a robot", not "gone"
+KIND_REDIRECT_HOME = 'redirected home'  # a deep link ends at the home page
+KIND_NO_ANCHOR = 'no anchor'      # the page lacks the URL's #fragment
 
 # How a failure counts. DEFINITE failures use the shorter window.
 CLASS_OK = 'ok'
@@ -64,6 +67,7 @@ CLASS_TRANSIENT = 'transient'
 CLASS_PERMANENT = 'permanent'
 CLASS_UNSUPPORTED = 'unsupported'
 CLASS_INVALID = 'invalid'
+CLASS_BOT_WALL = 'bot wall'
 
 _KIND_CLASS = {
     KIND_OK: CLASS_OK,
@@ -81,7 +85,20 @@ _KIND_CLASS = {
     KIND_FORBIDDEN: CLASS_UNSUPPORTED,
     KIND_UNSUPPORTED: CLASS_UNSUPPORTED,
     KIND_INVALID: CLASS_INVALID,
+    KIND_BOT_WALL: CLASS_BOT_WALL,
+    KIND_REDIRECT_HOME: CLASS_PERMANENT,
+    KIND_NO_ANCHOR: CLASS_PERMANENT,
 }
+
+
+# Answers that mean "too many requests" or "you look like a robot" (999 is
+# what some social networks send crawlers) rather than "not there".
+BOT_WALL_STATUS = frozenset([429, 999])
+
+# A run of failures doubles the wait up to `interval`; beyond this many
+# doublings the wait is the interval anyway, and 2 ** failures would grow
+# without bound (a float overflows at 1,024).
+MAX_DOUBLINGS = 32
 
 
 def classify_status(status):
@@ -90,7 +107,9 @@ def classify_status(status):
         return CLASS_OK
     if status in (404, 410):
         return CLASS_DEFINITE
-    if status in (408, 429) or 500 <= status < 600:
+    if status in BOT_WALL_STATUS:
+        return CLASS_BOT_WALL
+    if status == 408 or 500 <= status < 600:
         return CLASS_TRANSIENT
     # other 4xx (403 bot walls included) and codes outside the standard
     return CLASS_PERMANENT
@@ -172,6 +191,8 @@ def decide(outcome, history, now, settings=PolicySettings()):
         return Decision(UNSUPPORTED, outcome.detail, interval, None)
     if cls == CLASS_INVALID:
         return Decision(UNAVAILABLE, outcome.detail, interval, None)
+    if cls == CLASS_BOT_WALL:
+        return _bot_wall(outcome, history, settings)
 
     if history is None:
         since, failures, unavailable = now, 1, False
@@ -197,7 +218,8 @@ def decide(outcome, history, now, settings=PolicySettings()):
                   f'{failures} checks)')
     else:
         state = TEMPORARY_UNAVAILABLE
-        backoff = settings.retry_interval * 2 ** (failures - 1)
+        backoff = settings.retry_interval * 2 ** min(
+            failures - 1, MAX_DOUBLINGS)
         next_check = min(backoff, interval)
         if failures + 1 >= needed:
             # Come back when the window can close, not a day later.
@@ -212,3 +234,19 @@ def decide(outcome, history, now, settings=PolicySettings()):
                          min(outcome.retry_after, settings.max_retry_after))
     next_check = max(next_check, settings.min_interval)
     return Decision(state, reason, next_check, new_history)
+
+
+def _bot_wall(outcome, history, settings):
+    """A bot wall says nothing about the link: the run of failures (if
+    any) stays as it is, neither counted on nor ended. A link that was red
+    stays red; any other is `temporary unavailable`, as nobody knows, and
+    is tried again after `retry_interval` (or the server's Retry-After)."""
+    unavailable = history is not None and History(*history).unavailable
+    state = UNAVAILABLE if unavailable else TEMPORARY_UNAVAILABLE
+    next_check = settings.retry_interval
+    if outcome.retry_after is not None:
+        next_check = max(next_check,
+                         min(outcome.retry_after, settings.max_retry_after))
+    next_check = max(next_check, settings.min_interval)
+    return Decision(state, f'{outcome.detail} (not counted as a failure)',
+                    next_check, history)

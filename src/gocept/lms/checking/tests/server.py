@@ -37,6 +37,10 @@ def _response(status, headers=(), body=b'', head=False, length=None):
 
 
 _OK = _response(200, body=b'ok')
+PAGE = (b'<!DOCTYPE html><html><body><h1 id="top">A page</h1>'
+        b'<p><a name="legacy">old style</a></p>'
+        b'<h2 id="caf\xc3\xa9">Caf\xc3\xa9</h2><h2 id="Section 2">Two</h2>'
+        b'<img src="x.png" id="figure-1"/></body></html>')
 _OK_HEAD = _response(200, head=True)
 _NOT_FOUND = _response(404, body=b'not found')
 _NOT_FOUND_HEAD = _response(404, head=True)
@@ -177,6 +181,33 @@ class LocalHTTPServer:
             if head:
                 return _response(405, [('Allow', 'GET')], head=True)
             return _OK
+        if path in ('/head404', '/head500'):
+            # servers that break HEAD, although GET works
+            if head:
+                return _response(int(path[5:]), head=True)
+            return _OK
+        if path == '/page':
+            # an HTML page with places named by id and by <a name>
+            return _response(200, [('Content-Type', 'text/html')],
+                             PAGE, head=head)
+        if path == '/long-page':
+            # the anchor comes after more bytes than a small cap reads
+            return _response(200, [('Content-Type', 'text/html')],
+                             b'<p>' + b'x' * 100000 + b'</p>' + PAGE,
+                             head=head)
+        if path == '/text':
+            return _response(200, [('Content-Type', 'text/plain')],
+                             b'no places here', head=head)
+        if path == '/old/page':
+            # a removed page its site sends home
+            return _response(301, [('Location', '/')], head=head)
+        if path == '/':
+            return _OK_HEAD if head else _OK
+        if path == '/robot':
+            return _response(999, head=head)
+        if path == '/challenge':
+            return _response(403, [('cf-mitigated', 'challenge'),
+                                   ('Server', 'cloudflare')], head=head)
         if path == '/slow':
             return self._slow(float(query or '0.3'), head)
         if path == '/hang':
