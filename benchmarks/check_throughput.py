@@ -1,6 +1,7 @@
 """Checker throughput against a local server, beside LinkChecker.
 
     bin/py benchmarks/check_throughput.py [--repeat 3] [--skip-b]
+    bin/py benchmarks/check_throughput.py --slow-dns [--repeat 3] [--rate 1]
 
 10,000 URLs over 100 loopback hosts (127.0.1.1 to 127.0.1.100), 10% of
 them 404, served by gocept.lms.checking.tests.server in its own process.
@@ -20,6 +21,19 @@ from the schedule, checks them with the engine and writes states, reasons,
 next checks and the clients' pending notifications back in batched
 transactions. Its rate counts only checks whose results were committed.
 
+Run `--slow-dns` (alone): bin/checker as in `checker-db`, on a layout
+where every host is a name: 10,000 URLs over 150 names, 100 of them
+answering at once (fast-N.example, 127.0.1.1 to .100) and 50 after
+`--slow-delay` seconds (5; slow-N.example, 127.0.1.101 to .150), from a
+stub resolver injected into the checker (no real DNS). When a third of
+the URLs are checked, a client registers a new URL (new.example,
+127.0.1.151). Each
+repetition runs the same layout with every name answering at once, then
+with the slow ones; it reports when the fast names' URLs were done and
+their rate, when the slow names' URLs were, and how long the new URL
+waited for its check (against `check-poll`, the delay a new URL may wait).
+`--rate` sets the politeness (default 0, off).
+
 Only loopback addresses are ever contacted.
 """
 
@@ -27,6 +41,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,6 +54,25 @@ WORK = os.path.join(HERE, 'work')
 VENV = os.path.join(WORK, 'venv-linkchecker')
 HOSTS = [f'127.0.1.{n}' for n in range(1, 101)]
 CONCURRENCY = 20
+
+
+SLOW_HOSTS = 50
+FAST_NAMES = [f'fast-{n}.example' for n in range(1, len(HOSTS) + 1)]
+SLOW_NAMES = [f'slow-{n}.example' for n in range(1, SLOW_HOSTS + 1)]
+NEW_NAME = 'new.example'
+# fast-N at 127.0.1.N, slow-N at 127.0.1.(100 + N), new.example after them
+NAME_ADDRESSES = {name: f'127.0.1.{n}' for n, name in enumerate(
+    FAST_NAMES + SLOW_NAMES + [NEW_NAME], 1)}
+
+
+def slow_dns_urls(count, port):
+    names = FAST_NAMES + SLOW_NAMES
+    result = []
+    for n in range(count):
+        host = names[n % len(names)]
+        path = f'/missing/{n}' if (n // len(names)) % 10 == 9 else f'/ok?{n}'
+        result.append(f'http://{host}:{port}{path}')
+    return result
 
 
 def urls(count, port):
@@ -104,8 +138,9 @@ def role_setup_db(args):
     zope.component.hooks.setSite(site)
     client = gocept.lms.client.Client('bench')
     zope.component.getUtility(IClientProvider).add(client)
+    layout = slow_dns_urls if args.slow_dns else urls
     client.register_urls(zope.component.getUtility(IURLProvider).add_multiple(
-        urls(args.count, args.port)))
+        layout(args.count, args.port)))
     transaction.commit()
     zope.component.hooks.setSite(None)
     connection.close()
@@ -137,11 +172,87 @@ def role_checker_db(args):
                 written=stats.written, writer_rss=writer_rss / 1024)
 
 
+def register_url(db, url):
+    """Register `url` for the client 'bench', as the API would."""
+    import zope.component.hooks
+    import gocept.lms.db
+    from gocept.lms.interfaces import IClientProvider, IURLProvider
+
+    def work(site):
+        zope.component.hooks.setSite(site)
+        try:
+            sm = site.getSiteManager()
+            sm.getUtility(IClientProvider)['bench'].register_urls(
+                sm.getUtility(IURLProvider).add_multiple([url]))
+        finally:
+            zope.component.hooks.setSite(None)
+    gocept.lms.db.in_transaction(db, 'lms', work)
+
+
+def role_checker_slow_dns(args):
+    """bin/checker on the --slow-dns layout; a URL registered mid-round."""
+    import gocept.lms.checker
+    import gocept.lms.checkerstats
+    import gocept.lms.scripts
+    import gocept.lms.settings
+    from gocept.lms.checking.guard import StaticResolver
+    db = open_lms(args.conf)
+    delays = {name: args.slow_delay for name in SLOW_NAMES} if args.slow \
+        else {}
+    resolver = StaticResolver(NAME_ADDRESSES, delays)
+    finished = {}
+    a_third = asyncio.Event()
+
+    class Recording(gocept.lms.checkerstats.MeasuredChecker):
+        # when each check ended, by URL
+        async def check(self, url, *args, **kw):
+            result = await super().check(url, *args, **kw)
+            finished[url] = time.perf_counter()
+            if len(finished) >= args_count // 3:
+                a_third.set()
+            return result
+
+    gocept.lms.checkerstats.MeasuredChecker = Recording
+    writer = gocept.lms.checker.ProcessWriter(
+        gocept.lms.scripts.open_database, args.conf, quiet=True)
+    runner = gocept.lms.checker.Runner(db, writer=writer, resolver=resolver)
+    new_url = f'http://{NEW_NAME}:{args.port}/ok?registered-mid-round'
+    args_count = args.count
+
+    async def run():
+        await writer.call('site_names')
+        loop = asyncio.get_running_loop()
+
+        async def register_later():
+            await a_third.wait()
+            await loop.run_in_executor(None, register_url, db, new_url)
+            return time.perf_counter()
+
+        start = time.perf_counter()
+        registration = asyncio.ensure_future(register_later())
+        stats = await runner.run(once=True)
+        return stats, start, await registration
+    stats, start, registered = asyncio.run(run())
+    db.close()
+    fast = [t - start for url, t in finished.items()
+            if url.split('/')[2].startswith('fast-')]
+    slow = [t - start for url, t in finished.items()
+            if url.split('/')[2].startswith('slow-')]
+    return dict(
+        elapsed=time.perf_counter() - start, states=dict(stats.states),
+        written=stats.written, fast=len(fast), fast_done=max(fast),
+        slow=len(slow), slow_first=min(slow), slow_done=max(slow),
+        new_wait=finished[new_url] - registered,
+        poll=gocept.lms.settings.get().check_poll)
+
+
 def run_role(args):
     if args.role == 'setup-db':
         result = role_setup_db(args)
     elif args.role == 'checker-db':
         result = role_checker_db(args)
+    elif args.role == 'checker-slow-dns':
+        result = role_checker_slow_dns(args)
     else:
         result = asyncio.run(
             role_engine(args) if args.role == 'engine' else role_raw(args))
@@ -168,6 +279,10 @@ def contestant(role, args, rate=0):
            str(args.port), '--count', str(args.count), '--rate', str(rate)]
     if getattr(args, 'conf', None):
         cmd += ['--conf', args.conf]
+    if args.slow_dns:
+        cmd += ['--slow-dns', '--slow-delay', str(args.slow_delay)]
+        if args.slow:
+            cmd += ['--slow']
     wall, rss, out = measure(cmd, env=child_env())
     data = json.loads(out.strip().splitlines()[-1])
     data.update(rss=rss, rate=args.count / data['elapsed'])
@@ -248,10 +363,84 @@ def checker_with_database(args):
     return median
 
 
+def slow_dns(args):
+    """The --slow-dns run: every name at once, then with slow names."""
+    from gocept.lms.tests import processes
+    rounds = []
+    for n in range(args.repeat):
+        pair = {}
+        for args.slow in (False, True):
+            tmp = tempfile.mkdtemp(prefix='lms-bench-dns-')
+            zeo = processes.ZEOServer(tmp).start()
+            try:
+                args.conf = processes.write_zope_conf(tmp, zeo, {
+                    'secret-key-file': os.path.join(tmp, 'secret.key'),
+                    'check-stats-file': '',
+                    'checker-allow-cidrs': '127.0.1.0/24',
+                    'checker-per-host-rate': str(args.rate),
+                    'checker-concurrency': str(CONCURRENCY)})
+                contestant('setup-db', args)
+                result = contestant('checker-slow-dns', args, args.rate)
+            finally:
+                args.conf = None
+                zeo.stop()
+                shutil.rmtree(tmp, ignore_errors=True)
+            pair['slow' if args.slow else 'instant'] = result
+            print(f'round {n + 1}, {"slow" if args.slow else "instant"} '
+                  f'names: fast done {result["fast_done"]:.2f} s, slow done '
+                  f'{result["slow_done"]:.2f} s, new URL waited '
+                  f'{result["new_wait"]:.2f} s', file=sys.stderr)
+        rounds.append(pair)
+    return rounds
+
+
+def print_slow_dns(rounds, args):
+    print(f'Run --slow-dns: {args.count} URLs over {len(FAST_NAMES)} names '
+          f'answering at once and {SLOW_HOSTS} answering after '
+          f'{args.slow_delay:g} s; bin/checker with ZEO writes, '
+          f'{CONCURRENCY} in flight, per-host rate {args.rate:g} '
+          f'({"off" if not args.rate else "on"}); a URL registered when '
+          f'a third were checked; {len(rounds)} rounds, each names at '
+          f'once, then slow')
+    rates, times = [], []
+    for n, pair in enumerate(rounds, 1):
+        instant, slow = pair['instant'], pair['slow']
+        everything = max(instant['fast_done'], instant['slow_done'])
+        total = instant['fast'] + instant['slow']
+        full = total / everything
+        fast = slow['fast'] / slow['fast_done']
+        rates.append(fast / full)
+        times.append(slow['fast_done'] / instant['fast_done'])
+        print(f'  round {n}: names at once: all {total} URLs done at '
+              f'{everything:.2f} s ({full:.0f}/s), those of the fast names '
+              f'at {instant["fast_done"]:.2f} s; the new URL checked '
+              f'{instant["new_wait"]:.2f} s after it was registered')
+        print(f'           slow names: the {slow["fast"]} URLs of the fast '
+              f'names done at {slow["fast_done"]:.2f} s ({fast:.0f}/s), '
+              f'the {slow["slow"]} of the slow names from '
+              f'{slow["slow_first"]:.2f} to {slow["slow_done"]:.2f} s, the '
+              f'new URL checked {slow["new_wait"]:.2f} s after it was '
+              f'registered (check-poll {slow["poll"]:g} s); written '
+              f'{slow["written"]}')
+
+    def median(values):
+        values = sorted(values)
+        return (f'median {values[len(values) // 2]:.3f} (rounds: '
+                f'{", ".join(f"{v:.3f}" for v in values)})')
+    # Without pacing the full rate is the checker's throughput; with
+    # pacing each host's rate, so the fast names' finishing time counts.
+    print(f'  fast names\' URLs/s with slow names / all URLs/s without: '
+          f'{median(rates)}')
+    print(f'  fast names done, with slow names / without: {median(times)}')
+
+
 def start_server(args):
+    hosts = len(HOSTS)
+    if args.slow_dns:
+        hosts = len(NAME_ADDRESSES)
     proc = subprocess.Popen(
         [sys.executable, '-m', 'gocept.lms.checking.tests.server',
-         '--first', HOSTS[0], '--count', str(len(HOSTS)),
+         '--first', HOSTS[0], '--count', str(hosts),
          '--port', str(args.port)],
         stdout=subprocess.PIPE, env=child_env())
     line = proc.stdout.readline()
@@ -264,7 +453,8 @@ def start_server(args):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--role', choices=['engine', 'raw', 'raw-head',
-                                           'setup-db', 'checker-db'])
+                                           'setup-db', 'checker-db',
+                                           'checker-slow-dns'])
     parser.add_argument('--conf', help='zope.conf (for the db roles)')
     parser.add_argument('--skip-db', action='store_true')
     parser.add_argument('--port', type=int, default=8000)
@@ -273,11 +463,23 @@ def main():
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--skip-linkchecker', action='store_true')
     parser.add_argument('--skip-b', action='store_true')
+    parser.add_argument('--slow-dns', action='store_true',
+                        help='the run with slow names (alone)')
+    parser.add_argument('--slow-delay', type=float, default=5.0)
+    parser.add_argument('--slow', action='store_true',
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role:
         return run_role(args)
 
     server = start_server(args)
+    if args.slow_dns:
+        try:
+            rounds = slow_dns(args)
+        finally:
+            server.terminate()
+            server.wait()
+        return print_slow_dns(rounds, args)
     try:
         report = {}
         rounds = []

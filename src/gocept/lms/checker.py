@@ -1,11 +1,14 @@
 """The checker process: takes due URLs, checks them, writes the results.
 
-A round: claim a batch of due URLs from the schedule in one short
-transaction (each claimed URL is rescheduled a lease ahead, so a checker
-that dies loses only the checks in flight: they come due again when the
-lease ends). Check them with `checking.engine`, which holds no database
-connection. Write the results back in batches of `check-write-size`, each
-batch one transaction, retried on ConflictError, while checking goes on.
+A round: claim due URLs from the schedule, a few at a time, each claim
+one short transaction (each claimed URL is rescheduled a lease ahead, so a
+checker that dies loses only the checks in flight: they come due again
+when the lease ends). Check them with `checking.engine`, which holds no
+database connection and asks for the next claim whenever its work at hand
+runs low: no claimed URL waits for the slowest of a batch, and a URL
+registered meanwhile is taken at the next claim. Write the results back
+in batches of `check-write-size`, each batch one transaction, retried on
+ConflictError, while checking goes on.
 
 The database side (`DatabaseWork`: claims and writes) runs apart from the
 checks: in a thread (`ThreadWriter`, for tests and in-process use) or, as
@@ -17,6 +20,7 @@ turns with the checks for one.
 import asyncio
 import atexit
 import collections
+import contextlib
 import concurrent.futures
 import functools
 import logging
@@ -40,22 +44,27 @@ log = logging.getLogger(__name__)
 
 
 class Stats:
+    """What a checker did: checks by state, and the time it was busy (had
+    checks in flight), so that its rate is not diluted by idle time."""
 
-    def __init__(self):
-        self.started = time.monotonic()
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.started = clock()
         self.states = collections.Counter()
         self.written = 0
         self.dropped = 0
         self.gone = 0
+        self.busy = 0.0
+        self.rounds = 0
 
     @property
     def checked(self):
         return sum(self.states.values())
 
     def __str__(self):
-        seconds = time.monotonic() - self.started
-        return '%d URLs checked in %.1f s (%.0f/s): %s' % (
-            self.checked, seconds, self.checked / seconds if seconds else 0,
+        return '%d URLs checked, %.0f/s in %.1f s busy (%.1f s running): %s' % (
+            self.checked, self.checked / self.busy if self.busy else 0,
+            self.busy, self.clock() - self.started,
             ', '.join('%s %d' % item for item in sorted(self.states.items()))
             or 'nothing due')
 
@@ -77,16 +86,18 @@ class DatabaseWork:
     def site_names(self):
         return gocept.lms.db.lms_site_names(self.db)
 
-    def claim(self, site_name):
-        """Claim a batch; return (lease end, [(key, url, history)])."""
+    def claim(self, site_name, limit=None):
+        """Claim up to `limit` URLs (at most `check_claim_size`); return
+        (lease end, [(key, url, history)])."""
         now = self.clock()
         lease = self.settings.check_lease * 60
+        size = self.settings.check_claim_size
+        limit = size if limit is None else min(limit, size)
 
         def work(sm):
             schedule = sm.getUtility(gocept.lms.interfaces.ISchedule)
             urls = sm.getUtility(gocept.lms.interfaces.IURLProvider)
-            until, keys = schedule.claim(
-                now, self.settings.check_claim_size, lease)
+            until, keys = schedule.claim(now, limit, lease)
             items = list(urls.check_items(keys))
             if len(items) < len(keys):  # an entry without a URL
                 for key in set(keys).difference(i[0] for i in items):
@@ -94,20 +105,37 @@ class DatabaseWork:
             return until, items
         return self._in_transaction(site_name, work)
 
+    def put_back(self, site_name, claimed):
+        """Make claimed URLs that were not checked due again now; `claimed`
+        is a list of (key, lease end). Returns how many."""
+        now = self.clock()
+
+        def work(sm):
+            schedule = sm.getUtility(gocept.lms.interfaces.ISchedule)
+            return sum(schedule.reschedule(key, until, now)
+                       for key, until in claimed)
+        return self._in_transaction(site_name, work)
+
     def write(self, site_name, until, results):
-        """Record `results`; return (written, gone, dropped) counts."""
+        """Record `results`; return (written, gone, dropped) counts.
+
+        `until` is the lease end of the claim the results come from, or a
+        list with the lease end of each result's claim.
+        """
+        untils = until if isinstance(until, list) else [until] * len(results)
+
         def work(sm):
             schedule = sm.getUtility(gocept.lms.interfaces.ISchedule)
             urls = sm.getUtility(gocept.lms.interfaces.IURLProvider)
             gone = urls.record_checks(
                 (r.key, r.state, r.checked_at, r.reason, r.history)
                 for r in results)
-            for r in results:
+            for r, lease_end in zip(results, untils):
                 if r.key in gone:  # removed while it was checked
-                    schedule.release(r.key, until)
+                    schedule.release(r.key, lease_end)
                 else:
                     schedule.reschedule(
-                        r.key, until,
+                        r.key, lease_end,
                         r.checked_at.timestamp() + r.next_check)
             return len(gone)
         try:
@@ -231,6 +259,7 @@ class Runner:
         self.clock = clock
         self.writer = writer or ThreadWriter(
             DatabaseWork(db, self.settings, clock))
+        self.stopping = asyncio.Event()
 
     async def write(self, site_name, until, results, stats):
         written, gone, dropped = await self.writer.call(
@@ -239,52 +268,117 @@ class Runner:
         stats.gone += gone
         stats.dropped += dropped
 
-    async def claim(self, site_name):
+    async def claim(self, site_name, limit=None):
         try:
-            return await self.writer.call('claim', site_name)
+            return await self.writer.call('claim', site_name, limit)
         except ConflictError as error:
             log.warning('claim given up, conflicts outlasted their retries '
                         '(%s); trying again later', type(error).__name__)
             return None, []
 
     async def check_site(self, checker, site_name, stats):
-        """Claim and check batches until nothing is due; return how many
-        URLs were claimed.
+        """Check the due URLs of `site_name` until none are left; return
+        how many URLs were claimed.
 
-        The database work runs beside the checks: the next batch is
-        claimed while this one is checked, and results are written while
-        the next ones are checked. At most one round's writes wait at a
-        time, so memory stays bounded by two batches.
+        The engine asks for URLs as its work at hand runs low, and at
+        least every `check_poll` seconds while it has room: each ask is a
+        claim of up to `check_claim_size` URLs, and the engine never
+        holds more than that many waiting for a work slot. The database
+        work runs beside the checks: results are written in batches of
+        `check_write_size` while the next ones are checked. A batch may
+        hold the results of several claims, so each result is written
+        with its own claim's lease. At most two writes wait at a time, so
+        memory stays bounded.
         """
         claimed = 0
+        leases = {}     # key -> lease end of the claim that brought it
         size = self.settings.check_write_size
-        next_claim = asyncio.ensure_future(self.claim(site_name))
-        earlier_writes = []
-        while True:
-            until, items = await next_claim
-            if not items:
-                break
+        writes = collections.deque()
+
+        async def more(room):
+            nonlocal claimed
+            if self.stopping.is_set():
+                return []
+            until, items = await self.claim(site_name, room)
+            for item in items:
+                leases[item[0]] = until
             claimed += len(items)
-            next_claim = asyncio.ensure_future(self.claim(site_name))
-            await asyncio.gather(*earlier_writes)
-            writes, pending = [], []
-            async for result in checker.check_many(items):
-                stats.states[result.state] += 1
-                pending.append(result)
-                if len(pending) >= size:
-                    writes.append(asyncio.ensure_future(
-                        self.write(site_name, until, pending, stats)))
-                    pending = []
-            if pending:
+            return items
+
+        async def flush(pending):
+            untils, results = [], []
+            for result in pending:
+                # A URL claimed twice (it outlasted its lease in the
+                # engine and was claimed again) is written once.
+                until = leases.pop(result.key, None)
+                if until is not None:
+                    untils.append(until)
+                    results.append(result)
+            if results:
                 writes.append(asyncio.ensure_future(
-                    self.write(site_name, until, pending, stats)))
-            earlier_writes = writes
+                    self.write(site_name, untils, results, stats)))
+            while len(writes) > 2 or writes and writes[0].done():
+                await writes.popleft()
             log.info('%s', stats)
-        await asyncio.gather(*earlier_writes)
+
+        pending = []
+
+        async def check():
+            async with contextlib.aclosing(checker.check_many(
+                    (), more=more, hold=self.settings.check_claim_size,
+                    poll=self.settings.check_poll)) as results:
+                async for result in results:
+                    stats.states[result.state] += 1
+                    pending.append(result)
+                    if len(pending) >= size:
+                        await flush(pending[:])
+                        del pending[:]
+
+        started = time.monotonic()
+        checking = asyncio.ensure_future(check())
+        stopping = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait([checking, stopping],
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not checking.done():
+                # Stopped: the checks in flight are given up.
+                checking.cancel()
+            await asyncio.gather(checking, return_exceptions=True)
+            stats.busy += time.monotonic() - started
+            if pending:
+                await flush(pending)
+            await asyncio.gather(*writes)
+        if not checking.cancelled():
+            checking.result()  # a failure of the checks ends the checker
+        if self.stopping.is_set() and leases:
+            put_back = await self.writer.call(
+                'put_back', site_name, list(leases.items()))
+            log.info('%d claimed URLs not checked: due again', put_back)
         return claimed
 
+    def stop(self):
+        """Stop soon (SIGINT, SIGTERM): no more claims, the checks in
+        flight given up, what was checked written, the claimed URLs not
+        checked due again. A second signal stops at once."""
+        if self.stopping.is_set():
+            raise KeyboardInterrupt
+        log.info('stopping: writing what was checked')
+        self.stopping.set()
+
     async def run(self, once=False):
-        """Check until nothing is due (`once`) or forever."""
+        """Check until nothing is due (`once`) or forever, or until
+        `stop`."""
+        self.stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        signals = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, self.stop)
+                signals.append(signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread (tests): `stop` is called
         # Figures for the monitoring views (checkerstats.py); the web
         # server cannot see this process's memory.
         self.published = gocept.lms.checkerstats.CheckerStats(
@@ -297,16 +391,35 @@ class Runner:
                         self.published, self.settings.check_stats_file):
                     return await self._rounds(checker, once)
         finally:
+            for signum in signals:
+                loop.remove_signal_handler(signum)
             self.writer.shutdown()
 
     async def _rounds(self, checker, once):
         stats = Stats()
         sites = await self.writer.call('site_names')
-        while True:
+        round_started, round_checked = time.monotonic(), 0
+        while not self.stopping.is_set():
             claimed = 0
             for site_name in sites:
                 claimed += await self.check_site(checker, site_name, stats)
-            if not claimed:
-                if once:
-                    return stats
-                await asyncio.sleep(self.settings.check_poll)
+                if self.stopping.is_set():
+                    break
+            if claimed:
+                continue
+            if stats.checked > round_checked:
+                # Nothing due any more: a round ends.
+                stats.rounds += 1
+                log.info('round %d done: %d URLs in %.1f s', stats.rounds,
+                         stats.checked - round_checked,
+                         time.monotonic() - round_started)
+                round_checked = stats.checked
+            if once:
+                break
+            try:
+                await asyncio.wait_for(self.stopping.wait(),
+                                       self.settings.check_poll)
+            except asyncio.TimeoutError:
+                pass
+            round_started = time.monotonic()
+        return stats

@@ -11,6 +11,7 @@ Address literals in URLs are parsed the way the C library would parse them
 ``0x7f000001``), because that is what a socket would end up talking to.
 """
 
+import asyncio
 import ipaddress
 import socket
 
@@ -202,16 +203,22 @@ class StaticResolver(aiohttp.abc.AbstractResolver):
     """A resolver answering from a fixed mapping (tests, benchmarks).
 
     Names it does not know fail like a non-existent DNS name. A value may
-    also be an exception instance to raise.
+    also be an exception instance to raise. `delays` maps names to the
+    seconds their answer takes (slow DNS servers).
     """
 
-    def __init__(self, mapping):
+    def __init__(self, mapping, delays=None):
         self.mapping = {k.lower(): v for k, v in mapping.items()}
+        self.delays = {k.lower(): v for k, v in (delays or {}).items()}
         self.queries = []
 
     async def resolve(self, host, port=0, family=socket.AF_INET):
         self.queries.append(host)
-        value = self.mapping.get(host.lower().rstrip('.'))
+        name = host.lower().rstrip('.')
+        delay = self.delays.get(name)
+        if delay:
+            await asyncio.sleep(delay)
+        value = self.mapping.get(name)
         if value is None:
             raise socket.gaierror(socket.EAI_NONAME, 'Name or service not known')
         if isinstance(value, BaseException):

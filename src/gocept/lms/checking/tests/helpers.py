@@ -7,7 +7,7 @@ import unittest
 import unittest.mock
 
 from gocept.lms.checking.engine import Checker, CheckerSettings
-from gocept.lms.checking.guard import StaticResolver
+from gocept.lms.checking.guard import StaticResolver, parse_address
 from gocept.lms.checking.tests.server import LocalHTTPServer
 
 
@@ -45,24 +45,55 @@ def no_connect():
         yield attempts
 
 
+@contextlib.contextmanager
+def no_real_dns():
+    """Make every lookup of a name in the real DNS fail (address literals,
+    which getaddrinfo answers without DNS, pass).
+
+    Yields the list of names looked up, for asserting it stays empty: the
+    checker turns the failure into a result, so the test must look.
+    """
+    lookups = []
+    real = socket.getaddrinfo
+
+    def refuse(host, *args, **kw):
+        text = host.decode() if isinstance(host, bytes) else str(host)
+        if parse_address(text) is None:
+            lookups.append(text)
+            raise AssertionError(f'real DNS lookup of {text!r}')
+        return real(host, *args, **kw)
+
+    with unittest.mock.patch.object(socket, 'getaddrinfo', refuse):
+        yield lookups
+
+
 class ServerTestCase(unittest.IsolatedAsyncioTestCase):
-    """A local HTTP server on 127.0.1.1 and a checker allowed to reach it."""
+    """A local HTTP server on 127.0.1.1 and a checker allowed to reach it.
+
+    Names resolve through `dns` only; a real DNS lookup fails the test.
+    """
 
     hosts = ('127.0.1.1',)
     dns = {}
+    #: seconds some names take to resolve
+    dns_delays = {}
 
     def checker_settings(self):
         return settings()
 
     async def asyncSetUp(self):
+        dns = contextlib.ExitStack()
+        self.real_lookups = dns.enter_context(no_real_dns())
+        self.addCleanup(dns.close)
         self.server = await LocalHTTPServer(self.hosts).start()
-        self.resolver = StaticResolver(self.dns)
+        self.resolver = StaticResolver(self.dns, self.dns_delays)
         self.checker = Checker(self.checker_settings(), resolver=self.resolver)
         await self.checker.open()
 
     async def asyncTearDown(self):
         await self.checker.close()
         await self.server.stop()
+        self.assertEqual([], self.real_lookups)
 
     async def outcome(self, path_or_url):
         url = (self.server.url(path_or_url) if path_or_url.startswith('/')
