@@ -57,6 +57,9 @@ setup(
             'webtest',
             'aiosmtpd',
             'pyftpdlib',
+            # drives Debian's chromium in test_browser_ui (it never
+            # downloads a browser of its own there)
+            'playwright',
         ],
     },
     entry_points={

@@ -1,6 +1,6 @@
 """The XML-RPC API of the LMS site (protocol version 2).
 
-api.txt is the guide for client authors; PROTOCOL.md fixes names,
+api.txt is the guide for client authors; protocol.txt fixes names,
 argument order and answers of the methods that clients in the field call.
 
 Two kinds of authentication meet here:
@@ -28,13 +28,16 @@ import BTrees.LLBTree
 import transaction
 import zope.app.publication.interfaces
 import zope.app.publication.xmlrpc
+import zope.app.publisher.xmlrpc
 import zope.component
 import zope.interface
 import zope.publisher.interfaces
+import zope.publisher.interfaces.http
 import zope.publisher.xmlrpc
 import zope.container.traversal
 import zope.security.interfaces
 import zope.security.proxy
+import zope.traversing.namespace
 
 import gocept.lms.client
 import gocept.lms.db
@@ -43,6 +46,7 @@ import gocept.lms.mail
 import gocept.lms.publication
 import gocept.lms.secrets
 import gocept.lms.settings
+import gocept.lms.throttle
 from gocept.lms.interfaces import IClientProvider, IURLProvider
 from gocept.lms.interfaces import INotifications, ISynchronization
 
@@ -65,9 +69,15 @@ CLIENT_EXISTS = 2
 UNKNOWN_CLIENT = 3
 TOO_MANY_URLS = 4
 TOO_LARGE = 5
+TOO_MANY_FAILURES = 6
 
 # URLs per transaction of a large registerURLs or unregisterURLs call.
 STEP = 500
+
+# Arrays and structs inside each other in a request, at most. No method
+# takes more than an array of strings; the limit is checked while parsing,
+# before anything walks the values recursively (repr, str, the log).
+MAX_NESTING = 32
 
 # The signature of every method, checked before the call so a client with
 # the wrong number of arguments learns which ones are expected.
@@ -84,6 +94,34 @@ SIGNATURES = {
     'setClientNotifications': ('client_id', 'password', 'enabled'),
     'forceSynchronization': ('client_id', 'password'),
     'getInfoFrameURL': ('client_id', 'password'),
+}
+
+
+def _string(value):
+    return isinstance(value, str)
+
+
+def _array(value):
+    return isinstance(value, (list, tuple))
+
+
+def _boolean(value):
+    # Old clients built on xmlrpclib may send 0/1 for a boolean.
+    return isinstance(value, int) and value in (0, 1)
+
+
+# What each argument must be, checked with the argument count before the
+# call: a test, and the words of the Fault for a value that fails it.
+# What the values must look like beyond their type is up to each method.
+ARGUMENT_TYPES = {
+    'secret': (_string, 'a string'),
+    'client_id': (_string, 'a string'),
+    'password': (_string, 'a string'),
+    'callback_url': (_string, 'a string'),
+    'contact_name': (_string, 'a string'),
+    'contact_email': (_string, 'a string'),
+    'urls': (_array, 'an array of URL strings'),
+    'enabled': (_boolean, 'a boolean'),
 }
 
 CLIENT_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$')
@@ -103,7 +141,26 @@ class APIError(Exception):
 
 
 class ClientUnauthorized(Exception):
-    """Wrong client id or password: answered with HTTP 401."""
+    """Wrong client id or password: answered with HTTP 401.
+
+    `first`: the first failed login after a quiet spell, which gets a line
+    in the log; the login throttle sums up the others.
+    """
+
+    def __init__(self, client, first=True):
+        super().__init__(client)
+        self.first = first
+
+
+class LoginRefused(APIError):
+    """A wrong admin secret, or a login refused by the login throttle.
+
+    No log line each: the throttle sums them up (throttle.py).
+    """
+
+
+# The name of the admin secret for the login throttle.
+ADMIN_NAME = 'the admin secret'
 
 
 def signature(name):
@@ -130,14 +187,18 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
             return impl(*args)
         except APIError as error:
             transaction.doom()
-            log.info('%s refused: %s', name, error.message)
+            if not isinstance(error, LoginRefused):
+                log.info('%s refused: %s', name, error.message)
             return xmlrpc.client.Fault(error.code, error.message)
         except ClientUnauthorized as error:
             transaction.doom()
             # The id helps the operator find a misconfigured client; the
             # password never reaches the log.
-            log.warning('%s: wrong credentials for client %s from %s',
-                        name, error, self.request.get('REMOTE_ADDR', '?'))
+            if error.first:
+                log.warning('%s: wrong credentials for client %s from %s '
+                            '(further failed logins are summed up by '
+                            'gocept.lms.throttle)',
+                            name, error, self._address())
             response = self.request.response
             response.setStatus(401)
             response.setHeader('WWW-Authenticate', 'LMS realm="clients"')
@@ -146,7 +207,32 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
 
     # Authentication
 
+    def _address(self):
+        return self.request.get('REMOTE_ADDR', '?')
+
+    def _refuse_if_throttled(self, name):
+        """Refuse a login as `name` from the caller's address while the
+        login throttle refuses the name or the address (throttle.py).
+        Call it before any secret is looked at."""
+        refusal = gocept.lms.throttle.logins().refusal(
+            name, self._address(),
+            gocept.lms.throttle.Limits.from_settings(self.settings))
+        if refusal is not None:
+            raise LoginRefused(
+                TOO_MANY_FAILURES,
+                'Too many failed logins %s: try again in %d seconds.'
+                % (refusal.reason, refusal.seconds))
+
+    def _failed(self, name):
+        """Count a failed login as `name`; true for the first one after a
+        quiet spell (log it)."""
+        return gocept.lms.throttle.logins().failed(
+            name, self._address(),
+            gocept.lms.throttle.Limits.from_settings(self.settings))
+
     def _client(self, client_id, password):
+        name = 'client %s' % _shorten(client_id)
+        self._refuse_if_throttled(name)
         client = None
         if isinstance(client_id, str):
             client = self.clients.get(client_id)
@@ -154,12 +240,12 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
             # Costs the same as a wrong password, so the answer time does
             # not tell which client ids exist.
             gocept.lms.secrets.check_password(str(password), _DUMMY_HASH)
-            raise ClientUnauthorized(_shorten(client_id))
-        if not client.check_password(password):
-            raise ClientUnauthorized(_shorten(client_id))
-        return client
+        elif client.check_password(password):
+            return client
+        raise ClientUnauthorized(_shorten(client_id), self._failed(name))
 
     def _admin(self, secret):
+        self._refuse_if_throttled(ADMIN_NAME)
         path = self.settings.admin_secret_file
         expected = b''
         if path:
@@ -178,18 +264,15 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
         # secrets of different lengths.
         if not hmac.compare_digest(hashlib.sha256(given).digest(),
                                    hashlib.sha256(expected).digest()):
-            log.warning('Wrong admin secret from %s',
-                        self.request.get('REMOTE_ADDR', '?'))
-            raise APIError(ADMIN_UNAUTHORIZED, 'Wrong admin secret.')
+            if self._failed(ADMIN_NAME):
+                log.warning('Wrong admin secret from %s (further failed '
+                            'logins are summed up by gocept.lms.throttle)',
+                            self._address())
+            raise LoginRefused(ADMIN_UNAUTHORIZED, 'Wrong admin secret.')
 
     # Arguments
 
-    def _url_list(self, urls, name='urls'):
-        if not isinstance(urls, (list, tuple)):
-            raise APIError(
-                INVALID_PARAMS,
-                '%s must be an array of URL strings, not %s.'
-                % (name, _xmlrpc_type(urls)))
+    def _url_list(self, urls):
         limit = self.settings.max_urls_per_call
         if len(urls) > limit:
             raise APIError(
@@ -213,8 +296,7 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
     def _register_client(self, secret, client_id, callback_url,
                          contact_name, contact_email):
         self._admin(secret)
-        if (not isinstance(client_id, str)
-                or not CLIENT_ID.fullmatch(client_id)):
+        if not CLIENT_ID.fullmatch(client_id):
             raise APIError(
                 INVALID_PARAMS,
                 'client_id must be 1 to 100 ASCII letters, digits, dots, '
@@ -226,12 +308,15 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
                 'callback_url must be an absolute http or https URL, e.g. '
                 'http://www.example.com/portal_linkchecker/database/; '
                 'got %s.' % _shorten(callback_url))
-        if not isinstance(contact_name, str) or len(contact_name) > 200:
+        # The name goes into the To: header of the mails: a line break
+        # would end the header (the mail library refuses to send it).
+        if len(contact_name) > 200 or not contact_name.isprintable():
             raise APIError(
                 INVALID_PARAMS,
-                'contact_name must be a string of at most 200 characters.')
-        if (not isinstance(contact_email, str) or len(contact_email) > 254
-                or not EMAIL.fullmatch(contact_email)):
+                'contact_name must be one line of at most 200 printable '
+                'characters, without line breaks, tabs or other control '
+                'characters; got %s.' % _shorten(contact_name))
+        if len(contact_email) > 254 or not EMAIL.fullmatch(contact_email):
             raise APIError(
                 INVALID_PARAMS,
                 'contact_email must be an e-mail address like '
@@ -283,8 +368,7 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
 
     def _unregister_client(self, secret, client_id):
         self._admin(secret)
-        client = (self.clients.get(client_id)
-                  if isinstance(client_id, str) else None)
+        client = self.clients.get(client_id)
         if client is None:
             raise APIError(UNKNOWN_CLIENT,
                            'There is no client %s.' % _shorten(client_id))
@@ -392,24 +476,27 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
         return bool(INotifications(client).enabled)
 
     def setClientNotifications(self, client_id, password, enabled):
-        """Turn pushes on or off; turning them on forgets past failures."""
+        """Turn pushes on or off; turning them on forgets past failures.
+
+        Switched off here, they stay off and the syncer leaves the client
+        alone; switched off by the LMS after failures, they come back on
+        when the client answers the daily sync.
+        """
         return self._call('setClientNotifications',
                           self._set_notifications, client_id, password,
                           enabled)
 
     def _set_notifications(self, client_id, password, enabled):
         client = self._client(client_id, password)
-        # Old clients built on xmlrpclib may send 0/1 for a boolean.
-        if isinstance(enabled, int) and enabled in (0, 1):
-            enabled = bool(enabled)
-        else:
-            raise APIError(
-                INVALID_PARAMS,
-                'enabled must be a boolean, not %s.' % _xmlrpc_type(enabled))
+        enabled = bool(enabled)  # old clients send 0 or 1
         notifications = INotifications(client)
-        notifications.enabled = enabled
         if enabled:
-            notifications.failed = 0
+            notifications.switch_on()
+        else:
+            import gocept.lms.notify
+            notifications.switch_off(
+                gocept.lms.interfaces.DISABLED_BY_CLIENT,
+                gocept.lms.notify.utcnow())
         return True
 
     def forceSynchronization(self, client_id, password):
@@ -453,6 +540,9 @@ _DUMMY_HASH = gocept.lms.secrets.hash_password('no such client')
 
 
 def _shorten(value):
+    if isinstance(value, str):
+        # The value may be megabytes long; repr() only what is shown.
+        value = value[:60]
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + '...'
 
@@ -477,7 +567,7 @@ def _iso(value):
 
 
 # The request: what reaches a method has been parsed safely and has the
-# right number of arguments.
+# right number of arguments, of the right types.
 
 class RequestError(Exception):
     """A request the LMS refuses before calling a method."""
@@ -493,8 +583,36 @@ class ForbiddenDeclaration(ValueError):
     pass
 
 
+class NestedTooDeep(ValueError):
+    pass
+
+
 def _refuse_declaration(*args):
     raise ForbiddenDeclaration()
+
+
+def _limit_nesting(expat):
+    """Make `expat` stop at an array or struct nested more than
+    MAX_NESTING deep, as soon as it starts."""
+    start, end = expat.StartElementHandler, expat.EndElementHandler
+    depth = 0
+
+    def start_element(tag, attrs):
+        nonlocal depth
+        if tag in ('array', 'struct'):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise NestedTooDeep()
+        start(tag, attrs)
+
+    def end_element(tag):
+        nonlocal depth
+        if tag in ('array', 'struct'):
+            depth -= 1
+        end(tag)
+
+    expat.StartElementHandler = start_element
+    expat.EndElementHandler = end_element
 
 
 def parse_request(body):
@@ -502,15 +620,37 @@ def parse_request(body):
 
     A document type declaration is refused outright: XML-RPC never needs
     one, and it is the door for entity expansion ("billion laughs") and
-    external entities.
+    external entities. So are values nested more than MAX_NESTING arrays
+    or structs deep: parsing them is cheap, but everything that later
+    walks such a value recursively (repr() for the log, str(), the
+    response) would run out of stack.
     """
     parser, unmarshaller = xmlrpc.client.getparser()
     expat = parser._parser
     expat.StartDoctypeDeclHandler = _refuse_declaration
     expat.EntityDeclHandler = _refuse_declaration
+    _limit_nesting(expat)
     parser.feed(body)
     parser.close()
     return unmarshaller.close(), unmarshaller.getmethodname()
+
+
+def check_arguments(method, args):
+    """Refuse `args` for `method` unless their number and types are
+    right; the Fault names what is expected."""
+    names = SIGNATURES[method]
+    if len(args) != len(names):
+        raise RequestError(
+            INVALID_PARAMS,
+            '%s takes %d arguments, %d given: %s.'
+            % (method, len(names), len(args), signature(method)))
+    for name, value in zip(names, args):
+        test, expected = ARGUMENT_TYPES[name]
+        if not test(value):
+            raise RequestError(
+                INVALID_PARAMS,
+                '%s must be %s, not %s: %s.'
+                % (name, expected, _xmlrpc_type(value), signature(method)))
 
 
 @zope.interface.provider(
@@ -569,6 +709,12 @@ class XMLRPCRequest(gocept.lms.publication.RetryingRequest,
                 INVALID_REQUEST,
                 'Document type declarations (<!DOCTYPE ...>) and entity '
                 'declarations are not accepted in XML-RPC requests.')
+        except NestedTooDeep:
+            raise RequestError(
+                INVALID_PARAMS,
+                'Arguments nested more than %d arrays or structs deep are '
+                'not accepted; no method of the LMS takes more than an '
+                'array of strings.' % MAX_NESTING)
         except xmlrpc.client.expat.ExpatError as error:
             if 'encoding' in str(error):
                 raise RequestError(
@@ -583,25 +729,44 @@ class XMLRPCRequest(gocept.lms.publication.RetryingRequest,
             # that is no number, an unknown type tag, a truncated struct.
             raise RequestError(
                 INVALID_REQUEST,
-                'Not a valid XML-RPC request (%s: %s).'
+                'Not a valid XML-RPC request (%s: %.200s).'
                 % (type(error).__name__, error))
         if not method:
             raise RequestError(
                 INVALID_REQUEST,
                 'Not a valid XML-RPC request: no <methodName> in a '
                 '<methodCall>.')
-        if method in SIGNATURES and len(args) != len(SIGNATURES[method]):
-            raise RequestError(
-                INVALID_PARAMS,
-                '%s takes %d arguments, %d given: %s.'
-                % (method, len(SIGNATURES[method]), len(args),
-                   signature(method)))
+        # Traversal (XMLRPCPublication) ends at a method or nowhere, so
+        # the last name is the method that will be called, if any.
+        name = method.rsplit('.', 1)[-1]
+        if name in SIGNATURES:
+            check_arguments(name, args)
         self._args = args
+        self._method_name = method
         self.setPathSuffix(method.split('.'))
 
 
 class XMLRPCPublication(gocept.lms.publication.RetryingPublication,
                         zope.app.publication.xmlrpc.XMLRPCPublication):
+    """Over XML-RPC a path leads by plain names to an LMS site and one
+    of its methods, and nowhere else: namespaces (++etc++site, ++skin++,
+    ++attribute++, @@view; ++vh++ for a proxy in front of the LMS
+    excepted), empty names ('.' and '..' in a method name), names below
+    a method (its attributes), views not made for XML-RPC (xmlrpc_view)
+    and objects that are no method answer "not found"."""
+
+    def traverseName(self, request, ob, name):
+        namespace = zope.traversing.namespace.nsParse(name)[0]
+        if not name or namespace not in ('', 'vh'):
+            raise not_found(name)
+        if zope.app.publisher.xmlrpc.IMethodPublisher.providedBy(ob):
+            raise not_found(name, 'not found below a method')
+        return super().traverseName(request, ob, name)
+
+    def callObject(self, request, ob):
+        if not callable(zope.security.proxy.removeSecurityProxy(ob)):
+            raise not_found(request._method_name, 'is not a method')
+        return super().callObject(request, ob)
 
     def handleException(self, object, request, exc_info,
                         retry_allowed=True):
@@ -656,14 +821,14 @@ class XMLRPCResponse(zope.publisher.xmlrpc.XMLRPCResponse):
 # permissions on the root folder or the site; nothing else becomes
 # reachable that way.
 
-def not_found(name):
+def not_found(name, why='not found'):
     # A Fault rather than NotFound, whose view answers 404 with an empty
     # body: the caller learns what it can call.
     return RequestError(
         METHOD_NOT_FOUND,
-        'Unknown method or wrong address (%r not found). An LMS serves '
+        'Unknown method or wrong address (%s %s). An LMS serves '
         'these methods at the address of its site: %s.'
-        % (name, ', '.join(sorted(SIGNATURES))))
+        % (_shorten(name), why, ', '.join(sorted(SIGNATURES))))
 
 
 class RootTraverser(zope.container.traversal.ItemTraverser):
@@ -677,11 +842,7 @@ class RootTraverser(zope.container.traversal.ItemTraverser):
         if item is None:
             # A wrong address answers "not found", not "unauthorized",
             # whoever asks.
-            view = zope.component.queryMultiAdapter(
-                (self.context, request), name=name)
-            if view is None:
-                raise not_found(name)
-            return view
+            return xmlrpc_view(self.context, request, name)
         return super().publishTraverse(request, name)
 
 
@@ -689,8 +850,27 @@ class LMSTraverser(zope.container.traversal.ItemTraverser):
     """XML-RPC traversal on the LMS site: only the API methods."""
 
     def publishTraverse(self, request, name):
-        view = zope.component.queryMultiAdapter(
-            (self.context, request), name=name)
-        if view is None:
-            raise not_found(name)
-        return view
+        return xmlrpc_view(self.context, request, name)
+
+
+def xmlrpc_view(context, request, name):
+    """The view `name` of `context` that is made for XML-RPC.
+
+    Views for any HTTP request (absolute_url, PUT, OPTIONS) and the
+    traversal namespaces (adapters for any request) answer to the same
+    names, but they are no XML-RPC methods and would fail on the
+    arguments: "not found" as well.
+    """
+    adapters = zope.component.getSiteManager().adapters
+    required = zope.interface.providedBy(context)
+    factory = adapters.lookup(
+        (required, zope.interface.providedBy(request)),
+        zope.interface.Interface, name)
+    if factory is None or factory is adapters.lookup(
+            (required, zope.publisher.interfaces.http.IHTTPRequest),
+            zope.interface.Interface, name):
+        raise not_found(name)
+    view = factory(context, request)
+    if view is None:
+        raise not_found(name)
+    return view

@@ -32,9 +32,11 @@ import gocept.lms.conflicts
 import gocept.lms.interfaces
 import gocept.lms.journal
 import gocept.lms.metrics
+import gocept.lms.recent
 import gocept.lms.schedule
 import gocept.lms.settings
 import gocept.lms.url
+import gocept.lms.urlsearch
 
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,10 @@ UTILITIES = (
      gocept.lms.metrics.StateCounts),
     ('changes', gocept.lms.interfaces.IChangeJournal,
      gocept.lms.journal.ChangeJournal),
+    ('url-search', gocept.lms.interfaces.IURLSearch,
+     gocept.lms.urlsearch.URLSearchIndex),
+    ('recent-changes', gocept.lms.interfaces.IRecentChanges,
+     gocept.lms.recent.RecentChanges),
 )
 
 

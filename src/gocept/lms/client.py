@@ -175,9 +175,38 @@ class Notifications(zope.container.contained.Contained,
     last_attempt = None
     last_error = None
     failed = 0
+    # Added later: clients stored before read these defaults.
+    failing_since = None
+    disabled_at = None
+    _disabled_by = None
 
     def __init__(self):
         self.pending = PendingChanges()
+
+    @property
+    def disabled_by(self):
+        if self.enabled:
+            return None
+        if self._disabled_by is None:
+            # Switched off before this was recorded: only the notifier
+            # leaves failed pushes counted when it switches them off.
+            return (gocept.lms.interfaces.DISABLED_BY_LMS if self.failed
+                    else gocept.lms.interfaces.DISABLED_BY_CLIENT)
+        return self._disabled_by
+
+    def switch_off(self, by, when):
+        if self.disabled_by == by:
+            return
+        self.enabled = False
+        self._disabled_by = by
+        self.disabled_at = when
+
+    def switch_on(self):
+        self.enabled = True
+        self.failed = 0
+        self.failing_since = None
+        self._disabled_by = None
+        self.disabled_at = None
 
 
 class PendingChanges(gocept.lms.merging.ChangeMap):

@@ -23,6 +23,7 @@ import xmlrpc.client
 import xmlrpc.server
 
 import aiohttp.web
+import ZConfig
 
 import gocept.lms.scripts
 import gocept.lms.settings
@@ -161,21 +162,57 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog='lms-demo',
         description='Register a sample client with the running local LMS '
-                    'and show the states of its links as they arrive.')
-    parser.add_argument('-C', '--config', default='etc/zope.conf')
-    parser.add_argument('--timeout', type=float, default=90)
+                    '(bin/lms) and show the states of its links as they '
+                    'arrive.',
+        epilog='Exit status: 0 every state arrived, 1 some did not, 2 the '
+               'configuration cannot be read or the LMS cannot be reached.')
+    parser.add_argument('-C', '--config', default='etc/zope.conf',
+                        help='zope.conf of the LMS (default: %(default)s)')
+    parser.add_argument('--timeout', type=float, default=90,
+                        metavar='SECONDS',
+                        help='how long to wait for the states '
+                             '(default: %(default)g)')
     parser.add_argument('--keep', action='store_true',
                         help='leave the demo client registered')
     args = parser.parse_args(argv)
-    gocept.lms.scripts.read_configuration(args.config)
+    try:
+        gocept.lms.scripts.read_configuration(args.config)
+    except (ZConfig.ConfigurationError, OSError, ValueError) as e:
+        print('lms-demo: cannot read the configuration: %s'
+              % ' '.join(str(e).splitlines()), file=sys.stderr)
+        return gocept.lms.scripts.EXIT_CONFIG
     settings = gocept.lms.settings.get()
-    with open(settings.admin_secret_file) as f:
-        secret = f.read().strip()
-    lms = xmlrpc.client.ServerProxy(settings.public_url)
-
-    site = Site(free_port())
+    try:
+        with open(settings.admin_secret_file) as f:
+            secret = f.read().strip()
+    except OSError as e:
+        print('lms-demo: cannot read the admin secret (admin-secret-file): '
+              '%s; bin/lms writes it on first start' % e, file=sys.stderr)
+        return gocept.lms.scripts.EXIT_CONFIG
+    try:
+        site = Site(free_port())
+    except OSError as e:
+        print('lms-demo: cannot serve the demo site on %s: %s'
+              % (' and '.join(HOSTS), e), file=sys.stderr)
+        return gocept.lms.scripts.EXIT_CONFIG
     client_id = 'demo-%s' % datetime.datetime.now().strftime('%H%M%S')
     client = Client(client_id, site.links())
+    try:
+        return demo(args, settings, secret, client)
+    except xmlrpc.client.Fault as e:
+        print('lms-demo: the LMS refused: %s' % e.faultString,
+              file=sys.stderr)
+    except (OSError, xmlrpc.client.Error) as e:
+        # Refused, reset, timed out, or an HTTP error.
+        print('lms-demo: cannot reach the LMS at %s: %s; is bin/lms '
+              'running (bin/lms status)?' % (settings.public_url, e),
+              file=sys.stderr)
+    return gocept.lms.scripts.EXIT_CONFIG
+
+
+def demo(args, settings, secret, client):
+    lms = xmlrpc.client.ServerProxy(settings.public_url)
+    client_id = client.client_id
     print('LMS at %s; demo client %r with callback %s' % (
         settings.public_url, client_id, client.url))
     lms.registerClient(secret, client_id, client.url, 'LMS demo',

@@ -16,9 +16,10 @@ URL
 
 state
     what the last checks said about a URL; one of `STATES`, the exact
-    strings clients understand (see PROTOCOL.md).
+    strings clients understand (see protocol.txt).
 """
 
+import zope.container.constraints
 import zope.interface
 import zope.interface.common.mapping
 import zope.schema
@@ -43,6 +44,10 @@ class ILMS(zope.interface.Interface):
     manager holds
     the `IClientProvider` and `IURLProvider` utilities.
     """
+
+    # Everything of an LMS lives in those utilities; the folder itself
+    # holds nothing, so the ZMI offers nothing to add to it.
+    zope.container.constraints.contains()
 
 
 class IURL(zope.location.interfaces.IContained):
@@ -113,6 +118,8 @@ class IURLRemovedEvent(zope.interface.Interface):
     url = zope.interface.Attribute('The IURL object')
     state = zope.interface.Attribute(
         'Its state when it was removed (the record is gone by then)')
+    string = zope.interface.Attribute(
+        'The URL string it had (gone from the provider by then, too)')
 
 
 class IURLProvider(zope.interface.common.mapping.IEnumerableMapping):
@@ -266,6 +273,49 @@ class IStateCounts(zope.interface.Interface):
         (reads every URL; for repairs and schema evolution)."""
 
 
+class IURLSearch(zope.interface.Interface):
+    """Finds URLs by host or by the beginning of the URL (a local utility
+    of the LMS site; urlsearch.py and urlsearch.txt).
+
+    The URL provider finds a URL only by its whole string; this index
+    orders every URL by its host, read backwards (`com.example.www`), and
+    what follows, so that a search reads the matching range only.
+    Subscribers of the URL events keep it up to date.
+    """
+
+    def index(key, url):
+        """Note URL `key` with the string `url`."""
+
+    def unindex(key, url):
+        """Forget URL `key`, which had the string `url`."""
+
+    def search(query, after=None, limit=50):
+        """Find URLs for `query`, in the order of the index.
+
+        A query with `://` is the beginning of URLs (scheme and whole
+        host, then any part of the rest); any other query is a host name,
+        which matches the host and its subdomains. Returns `(keys,
+        cursor)`: up to `limit` URL keys, and a string to pass as `after`
+        for the next ones (None when there are no more). A call reads a
+        bounded part of the index, so it may return fewer than `limit`
+        keys with a cursor.
+        """
+
+
+class IRecentChanges(zope.interface.Interface):
+    """The latest state changes of a site's URLs, a few dozen at most (a
+    local utility; recent.py). For the admins' dashboard: the change
+    journal hands its entries out within seconds."""
+
+    def note(changes, when=None):
+        """Note `(key, state before, state now)` triples that changed at
+        `when` (microseconds since the epoch; now if None)."""
+
+    def latest():
+        """`(when, key, state before, state now)`, newest first; `when`
+        in microseconds since the epoch."""
+
+
 class InvalidURLError(ValueError):
     """A string that cannot be stored as a URL."""
 
@@ -348,7 +398,13 @@ class ISynchronization(zope.interface.Interface):
         title='Why the last attempt failed', required=False)
 
     def due(now):
-        """Whether the syncer should sync the client at `now`."""
+        """Whether the syncer should sync the client at `now`.
+
+        Once per `sync-interval`; after failed syncs sooner, `sync-retry`
+        minutes doubling up to the interval, at any count of failures. A
+        client whose notifications the LMS switched off is tried once per
+        interval, failed or not: its sync is the try whether it is back.
+        """
 
     def sync(now=None):
         """Synchronize the client now; return an `ISyncResult`.
@@ -372,12 +428,35 @@ class ISyncResult(zope.interface.Interface):
     seconds = zope.interface.Attribute('Wall time')
 
 
+# Who switched a client's notifications off (INotifications.disabled_by).
+DISABLED_BY_LMS = 'lms'
+DISABLED_BY_CLIENT = 'client'
+
+
 class INotifications(zope.interface.Interface):
     """Whether and how state changes are pushed to a client (adapter of
     IClient, its state persists with the client)."""
 
     enabled = zope.schema.Bool(
         title='Push state changes to the client', default=True)
+
+    disabled_by = zope.schema.Choice(
+        title='Who switched the notifications off (None while they are on)',
+        description='DISABLED_BY_LMS: the notifier, after pushes failed '
+                    'for a long time; the syncer tries the client once a '
+                    'day and switches them on again when it answers. '
+                    'DISABLED_BY_CLIENT: the client itself, with '
+                    'setClientNotifications(false); they stay off, and '
+                    'the client is not synced, until it switches them on. '
+                    'Clients switched off before this was recorded count '
+                    'as switched off by the LMS if pushes to them had '
+                    'failed, by themselves otherwise.',
+        values=(DISABLED_BY_LMS, DISABLED_BY_CLIENT), required=False,
+        readonly=True)
+
+    disabled_at = zope.schema.Datetime(
+        title='When the notifications were switched off', required=False,
+        readonly=True)
 
     last = zope.schema.Datetime(
         title='Last successful push', required=False)
@@ -388,6 +467,10 @@ class INotifications(zope.interface.Interface):
     failed = zope.schema.Int(
         title='Failed pushes in a row', default=0)
 
+    failing_since = zope.schema.Datetime(
+        title='When the first of the failed pushes in a row started',
+        description='None after a successful push.', required=False)
+
     last_error = zope.schema.TextLine(
         title='Why the last push failed', required=False)
 
@@ -396,6 +479,14 @@ class INotifications(zope.interface.Interface):
         'since the last successful push, mapped to the time of the change '
         '(microseconds). It merges concurrent changes; past its limit it '
         'holds one note that everything changed.')
+
+    def switch_off(by, when):
+        """Stop the pushes: `by` is DISABLED_BY_LMS or DISABLED_BY_CLIENT,
+        `when` the time. Switching off again by the same keeps the first
+        time."""
+
+    def switch_on():
+        """Push again, and forget the failures and who switched off."""
 
 
 class IChangeJournal(zope.interface.Interface):
@@ -424,6 +515,19 @@ class INotificationsDisabledEvent(zope.interface.Interface):
     client = zope.interface.Attribute('The IClient')
     failures = zope.interface.Attribute('Failed pushes in a row')
     error = zope.interface.Attribute('The last error, as text')
+    since = zope.interface.Attribute('When the first of them started')
+    when = zope.interface.Attribute('When the notifications were '
+                                    'switched off')
+
+
+class INotificationsReenabledEvent(zope.interface.Interface):
+    """Notifications the LMS had switched off are on again: the client
+    answered the syncer's daily try and was synced."""
+
+    client = zope.interface.Attribute('The IClient')
+    disabled_at = zope.interface.Attribute(
+        'When the LMS had switched them off (None if not recorded)')
+    when = zope.interface.Attribute('When they came back on')
 
 
 class ICallbackTransport(zope.interface.Interface):
@@ -471,7 +575,8 @@ class ISettings(zope.interface.Interface):
     sync_retry = zope.schema.Float(
         title='Minutes before a failed sync is tried again',
         description='Doubles with every failure in a row, up to the sync '
-                    'interval.',
+                    'interval. A client whose notifications the LMS '
+                    'switched off is tried once per sync interval.',
         default=30.0)
 
     callback_timeout = zope.schema.Float(
@@ -483,9 +588,30 @@ class ISettings(zope.interface.Interface):
     notify_interval = zope.schema.Float(
         title='Seconds between two pushes to one client', default=15.0)
 
+    notify_retry = zope.schema.Float(
+        title='Seconds before a failed push is tried again',
+        description='Doubles with every failure in a row, up to '
+                    'notify-retry-max; never less than notify-interval.',
+        default=15.0, min=0.0)
+
+    notify_retry_max = zope.schema.Float(
+        title='Most seconds between two tries of a failing push',
+        default=3600.0, min=0.0)
+
     notify_max_failures = zope.schema.Int(
         title='Failed pushes in a row that switch notifications off',
+        description='Only together with notify-failure-hours: both must '
+                    'be reached.',
         default=20, min=1)
+
+    notify_failure_hours = zope.schema.Float(
+        title='Hours failed pushes in a row must span to switch '
+              'notifications off',
+        description='Counted from the first failure of the run, so a '
+                    'client that is down for minutes keeps its '
+                    'notifications. The syncer then tries the client once '
+                    'a day and switches them on again when it answers.',
+        default=24.0, min=0.0)
 
     notify_workers = zope.schema.Int(
         title='Clients the notifier pushes to at the same time',
@@ -553,6 +679,52 @@ class ISettings(zope.interface.Interface):
         description='Larger requests are refused with HTTP 413 before '
                     'they are parsed.',
         default=64 * 1024 * 1024, min=1024)
+
+    # Failed logins (throttle.py): client passwords, the admin secret and
+    # ZMI logins, counted in the memory of each web process.
+
+    login_failures = zope.schema.Int(
+        title='Failed logins of one name within login-window after which '
+              'its attempts are refused',
+        description='A name is a client id, the admin secret or a ZMI '
+                    'login. Refused attempts are answered at once, without '
+                    'a look at the password, and do not prolong the '
+                    'penalty: another attempt is let through every '
+                    'login-window / login-failures seconds, and a name is '
+                    'forgotten one login-window after its last failure. '
+                    '0: no limit.',
+        default=10, min=0)
+
+    login_failures_per_address = zope.schema.Int(
+        title='Failed logins from one remote address within login-window '
+              'after which its attempts are refused, whatever the name',
+        description='Higher than login-failures, since many clients may '
+                    'share an address (a hosting server, NAT). Behind a '
+                    'reverse proxy every request comes from the address of '
+                    'the proxy (bin/web does not read X-Forwarded-For): '
+                    'set 0 (no limit) there.',
+        default=100, min=0)
+
+    login_window = zope.schema.Float(
+        title='Seconds over which failed logins are counted',
+        description='Also the period of the log summaries of failed '
+                    'logins.',
+        default=300.0, min=1.0)
+
+    login_throttle_entries = zope.schema.Int(
+        title='Names and addresses with failed logins remembered at most',
+        description='Per web process; past this the one that failed '
+                    'longest ago is forgotten (up to about a kilobyte '
+                    'each).',
+        default=10000, min=100)
+
+    login_cache_seconds = zope.schema.Float(
+        title='Seconds a verified ZMI login is trusted without bcrypt',
+        description='The stored hash is bcrypt, which costs a quarter of '
+                    'a second to check; a login that passed is trusted for '
+                    'this long in the web process that checked it, by a '
+                    'keyed hash of the password. 0 checks every request.',
+        default=300.0, min=0.0)
 
     mail_sender = zope.schema.ASCIILine(
         title='From address of the mails to client contacts',

@@ -10,6 +10,8 @@ commit time.
 
 The texts live in mailtemplates/, as `string.Template` files whose first
 line is the subject.
+
+The queue and its processor (bin/mailqueue): mailqueue.py.
 """
 
 import email.message
@@ -19,13 +21,15 @@ import email.utils
 import os.path
 import re
 import string
+import sys
+import time
 
 import zope.component
 import zope.sendmail.delivery
 import zope.sendmail.interfaces
 import zope.sendmail.mailer
-import zope.sendmail.queue
 
+import gocept.lms.mailqueue
 import gocept.lms.settings
 
 
@@ -44,7 +48,7 @@ def delivery():
     if key not in _deliveries:
         if settings.mail_queue:
             _deliveries[key] = zope.sendmail.delivery.QueuedMailDelivery(
-                settings.mail_queue)
+                gocept.lms.mailqueue.private_maildir(settings.mail_queue))
         else:
             _deliveries[key] = zope.sendmail.delivery.DirectMailDelivery(
                 mailer())
@@ -62,13 +66,17 @@ def mailer():
     return result
 
 
-def queue_processor(interval=3.0, mailer=None):
+def queue_processor(interval=gocept.lms.mailqueue.INTERVAL, mailer=None,
+                    max_interval=gocept.lms.mailqueue.MAX_INTERVAL,
+                    sleep=time.sleep):
     """A thread that sends what the queue holds (start() it, or run() it
     in the foreground; stop() ends it)."""
     settings = gocept.lms.settings.get()
-    thread = zope.sendmail.queue.QueueProcessorThread(interval)
+    thread = gocept.lms.mailqueue.QueueProcessor(
+        interval, max_interval, sleep)
     thread.setMailer(mailer or globals()['mailer']())
-    thread.setQueuePath(settings.mail_queue)
+    thread.setQueuePath(
+        gocept.lms.mailqueue.private_maildir(settings.mail_queue))
     return thread
 
 
@@ -80,26 +88,50 @@ def queue_main(argv=None):
     """
     import argparse
     import ZConfig
-    import zope.app.appsetup
-    import zope.app.appsetup.product
+    import gocept.lms.scripts
     parser = argparse.ArgumentParser(
         prog='mailqueue',
         description='Send the mails the LMS queued (mail-queue) to the '
-                    'SMTP server (smtp-host, smtp-port).')
-    parser.add_argument('-C', '--config', default='etc/zope.conf')
+                    'SMTP server (smtp-host, smtp-port), in rounds over the '
+                    'queue. Each failed attempt is one line in the log. '
+                    'After failed rounds the pause grows: --interval after '
+                    'the first, twice as long after each further one, up '
+                    'to --max-interval; a round that fails nothing brings '
+                    'it back to --interval.',
+        epilog='Exit status: 0 done (or stopped), 1 with --once: a mail '
+               'could not be sent and stays queued, 2 the configuration '
+               'could not be read or has no mail-queue.')
+    parser.add_argument('-C', '--config', default='etc/zope.conf',
+                        help='zope.conf to use (default: %(default)s)')
     parser.add_argument('--once', action='store_true',
                         help='send what is queued now, then exit')
+    parser.add_argument(
+        '--interval', type=gocept.lms.scripts.positive_seconds,
+        default=gocept.lms.mailqueue.INTERVAL, metavar='SECONDS',
+        help='pause between two rounds over the queue '
+             '(default: %(default)g)')
+    parser.add_argument(
+        '--max-interval', type=gocept.lms.scripts.positive_seconds,
+        default=gocept.lms.mailqueue.MAX_INTERVAL, metavar='SECONDS',
+        help='longest pause after failed rounds (default: %(default)g)')
     args = parser.parse_args(argv)
-    schema = ZConfig.loadSchema(os.path.join(
-        os.path.dirname(zope.app.appsetup.__file__), 'schema', 'schema.xml'))
-    options, handlers = ZConfig.loadConfig(schema, args.config)
-    zope.app.appsetup.product.setProductConfigurations(
-        options.product_config)
-    options.eventlog()
+    try:
+        gocept.lms.scripts.read_configuration(args.config)
+    except (ZConfig.ConfigurationError, OSError, ValueError) as e:
+        print('mailqueue: cannot read the configuration: %s'
+              % ' '.join(str(e).splitlines()), file=sys.stderr)
+        return gocept.lms.scripts.EXIT_CONFIG
     if not gocept.lms.settings.get().mail_queue:
-        parser.error('mail-queue is empty in %s: mails are sent directly, '
-                     'there is no queue to process' % args.config)
-    queue_processor().run(forever=not args.once)
+        print('mailqueue: mail-queue is empty in %s: mails are sent '
+              'directly, there is no queue to process' % args.config,
+              file=sys.stderr)
+        return gocept.lms.scripts.EXIT_CONFIG
+    processor = queue_processor(args.interval, max_interval=args.max_interval)
+    try:
+        failed = processor.run(forever=not args.once)
+    except KeyboardInterrupt:
+        failed = []
+    return 1 if failed else 0
 
 
 def copy_to():
@@ -154,5 +186,17 @@ def send_removal(client):
     return send('removed', client)
 
 
-def send_notifications_disabled(client, failures):
-    return send('notifications-disabled', client, failures=failures)
+def when(dt, unknown='time not recorded'):
+    """A time for a mail: '2026-05-01 12:01 UTC'."""
+    return dt.strftime('%Y-%m-%d %H:%M UTC') if dt is not None else unknown
+
+
+def send_notifications_disabled(client, failures, since, switched_off):
+    return send('notifications-disabled', client, failures=failures,
+                since=when(since), switched_off=when(switched_off))
+
+
+def send_notifications_reenabled(client, disabled_at, switched_on):
+    return send('notifications-reenabled', client,
+                disabled_at=when(disabled_at),
+                switched_on=when(switched_on))

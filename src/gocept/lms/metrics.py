@@ -240,15 +240,9 @@ class Metrics:
         # trip after the other; asking the storage for each layer of
         # objects at once (ZEO and RelStorage prefetch) makes a thousand
         # clients one round trip per layer.
-        prefetch = gocept.lms.prefetch.prefetch
-        prefetch(values)
-        annotations = [getattr(c, '__annotations__', {}) for c in values]
-        prefetch(annotations)
-        # The states themselves, before the adapters look at them one by
-        # one.
-        prefetch([a.get(key) for a in annotations for key in (
+        gocept.lms.prefetch.prefetch_annotated(values, (
             gocept.lms.client.NOTIFICATIONS_KEY,
-            gocept.lms.sync.SYNCHRONIZATION_KEY)])
+            gocept.lms.sync.SYNCHRONIZATION_KEY))
         states = [(INotifications(c), ISynchronization(c)) for c in values]
         for client, (notifications, sync) in zip(values, states):
             rows.append((client.id, notifications, sync))

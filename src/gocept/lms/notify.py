@@ -14,10 +14,17 @@ client:
 A URL that changes again during step 2 gets a new change time, so step 3
 keeps it and the next push sends the new state: no change is ever lost. A
 URL not checked yet is not sent and stays pending until it has a state
-(client.py says why a subscription can put it there). If
-step 2 fails, nothing is removed; `failed` counts the failures in a row and
-at `notify-max-failures` notifications are switched off, the contact gets a
-mail and an INotificationsDisabledEvent fires.
+(client.py says why a subscription can put it there).
+
+If step 2 fails, nothing is removed and `failed` counts the failures in a
+row. The next try waits `notify-retry` seconds, doubling with every
+failure up to `notify-retry-max`. Once the failures are at least
+`notify-max-failures` and span at least `notify-failure-hours` since the
+first of them, the notifier switches the client's notifications off, the
+contact gets a mail and an INotificationsDisabledEvent fires: a client that
+is down for minutes keeps its notifications. The syncer tries such a client
+once a day and, when it answers, switches them back on
+(`switch_back_on`, an INotificationsReenabledEvent and a mail).
 """
 
 import concurrent.futures
@@ -29,6 +36,7 @@ import zope.component
 import zope.event
 import zope.interface
 
+import gocept.lms.backoff
 import gocept.lms.callback
 import gocept.lms.db
 import gocept.lms.interfaces
@@ -50,18 +58,54 @@ def utcnow():
 @zope.interface.implementer(gocept.lms.interfaces.INotificationsDisabledEvent)
 class NotificationsDisabledEvent:
 
-    def __init__(self, client, failures, error):
+    def __init__(self, client, failures, error, since, when):
         self.client = client
         self.failures = failures
         self.error = error
+        self.since = since
+        self.when = when
 
 
-def due(notifications, now, min_interval):
-    """Whether a client should get a push at `now`."""
+@zope.interface.implementer(
+    gocept.lms.interfaces.INotificationsReenabledEvent)
+class NotificationsReenabledEvent:
+
+    def __init__(self, client, disabled_at, when):
+        self.client = client
+        self.disabled_at = disabled_at
+        self.when = when
+
+
+def due(notifications, now, settings):
+    """Whether a client should get a push at `now`: it has changes, its
+    notifications are on, and since the last try `notify-interval` has
+    passed and, after failures, the backoff."""
     if not notifications.enabled or not len(notifications.pending):
         return False
     last = notifications.last_attempt
-    return last is None or (now - last).total_seconds() >= min_interval
+    if last is None:
+        return True
+    wait = max(datetime.timedelta(seconds=settings.notify_interval),
+               gocept.lms.backoff.backoff(
+                   notifications.failed,
+                   datetime.timedelta(seconds=settings.notify_retry),
+                   datetime.timedelta(seconds=settings.notify_retry_max)))
+    return now - last >= wait
+
+
+def switch_back_on(client, now):
+    """The client answered a sync: if the LMS had switched its
+    notifications off, switch them on again (the contact is mailed).
+    Return whether it did."""
+    notifications = INotifications(client)
+    if notifications.disabled_by != gocept.lms.interfaces.DISABLED_BY_LMS:
+        return False
+    disabled_at = notifications.disabled_at
+    notifications.switch_on()
+    log.info('%s: answered again, notifications switched back on',
+             client.id)
+    zope.event.notify(NotificationsReenabledEvent(client, disabled_at, now))
+    return True
 
 
 class Notifier:
@@ -95,11 +139,9 @@ class Notifier:
             total += handed
 
     def due_clients(self, site_name, now):
-        min_interval = self.settings.notify_interval
-
         def work(clients):
             return [c.id for c in clients.values()
-                    if due(INotifications(c), now, min_interval)]
+                    if due(INotifications(c), now, self.settings)]
         return self._retrying(site_name, work)
 
     def push(self, site_name, client_id, now=None):
@@ -148,7 +190,7 @@ class Notifier:
 
         if error is not None:
             self._retrying(site_name, lambda clients: self._failed(
-                clients.get(client_id), error))
+                clients.get(client_id), error, now))
             return 0
 
         def done(clients):
@@ -161,25 +203,37 @@ class Notifier:
                  if key not in unknown})
             notifications.last = now
             notifications.failed = 0
+            notifications.failing_since = None
         self._retrying(site_name, done)
         log.info('%s: %d states sent', client_id, sent)
         return sent
 
-    def _failed(self, client, error):
+    def _failed(self, client, error, now):
         if client is None:
             return
         notifications = INotifications(client)
+        # A run of failures stored before its start was recorded starts
+        # its clock now.
+        if not notifications.failed or notifications.failing_since is None:
+            notifications.failing_since = now
         notifications.failed += 1
         text = '%s: %s' % (type(error).__name__, error)
         notifications.last_error = text[:500]
         log.warning('%s: push failed (%d in a row): %s',
                     client.id, notifications.failed, text)
-        if notifications.failed >= self.settings.notify_max_failures:
-            notifications.enabled = False
-            log.error('%s: notifications disabled after %d failures',
-                      client.id, notifications.failed)
+        settings = self.settings
+        since = notifications.failing_since
+        if (notifications.enabled
+                and notifications.failed >= settings.notify_max_failures
+                and now - since >= datetime.timedelta(
+                    hours=settings.notify_failure_hours)):
+            notifications.switch_off(
+                gocept.lms.interfaces.DISABLED_BY_LMS, now)
+            log.error('%s: notifications disabled after %d failures '
+                      'since %s', client.id, notifications.failed,
+                      since.isoformat())
             zope.event.notify(NotificationsDisabledEvent(
-                client, notifications.failed, text))
+                client, notifications.failed, text, since, now))
 
     def run_once(self, now=None, workers=None):
         """Push to every due client; return {client id: states sent}."""
@@ -213,4 +267,12 @@ class Notifier:
 @zope.component.adapter(gocept.lms.interfaces.INotificationsDisabledEvent)
 def mail_notifications_disabled(event):
     import gocept.lms.mail
-    gocept.lms.mail.send_notifications_disabled(event.client, event.failures)
+    gocept.lms.mail.send_notifications_disabled(
+        event.client, event.failures, event.since, event.when)
+
+
+@zope.component.adapter(gocept.lms.interfaces.INotificationsReenabledEvent)
+def mail_notifications_reenabled(event):
+    import gocept.lms.mail
+    gocept.lms.mail.send_notifications_reenabled(
+        event.client, event.disabled_at, event.when)

@@ -23,6 +23,16 @@ def prefetch(objects):
         ghosts[0]._p_jar.prefetch(ghosts)
 
 
+def prefetch_annotated(objects, keys):
+    """Prefetch the `objects`, their annotations and the annotations under
+    `keys`: one round trip per layer instead of one per object."""
+    objects = list(objects)
+    prefetch(objects)
+    annotations = [getattr(ob, '__annotations__', {}) for ob in objects]
+    prefetch(annotations)
+    prefetch([a.get(key) for a in annotations for key in keys])
+
+
 def prefetch_keys(tree, keys):
     """Prefetch the nodes and buckets of BTree `tree` that hold `keys`."""
     keys = sorted(keys)

@@ -1,4 +1,10 @@
-"""Console entry points: bin/web, bin/sync and bin/lms."""
+"""Console entry points: bin/web, bin/sync, bin/checker, bin/notifier and
+bin/lms.
+
+A script that cannot start says why in one line on stderr and exits with
+status 2 (EXIT_CONFIG): the configuration cannot be read, the ZEO server
+cannot be reached, or there is no LMS site.
+"""
 
 import argparse
 import logging
@@ -8,7 +14,10 @@ import time
 
 import transaction
 import ZConfig
+import ZEO.Exceptions
+import ZEO.zconfig
 import ZODB
+import ZODB.config
 import ZODB.FileStorage
 import zope.app.appsetup.appsetup
 import zope.app.appsetup.product
@@ -20,6 +29,7 @@ import gocept.lms.app
 import gocept.lms.conflicts
 import gocept.lms.db
 import gocept.lms.interfaces
+import gocept.lms.private
 import gocept.lms.settings
 
 
@@ -39,6 +49,10 @@ WAIT_POLL = 0.5
 WAIT_REPORT = 5.0
 
 
+class CannotStart(Exception):
+    """Why a script cannot start, as one line for stderr."""
+
+
 def read_configuration(config_file, quiet=False):
     """Read etc/zope.conf: product configuration and logging.
 
@@ -55,11 +69,13 @@ def read_configuration(config_file, quiet=False):
         logger()
     if quiet:
         logging.getLogger().setLevel(logging.WARNING)
+    # Unknown keys fail here (ValueError), before anything is opened.
+    gocept.lms.settings.get()
     return options
 
 
 def open_database(config_file, filestorage=None, quiet=False,
-                  bootstrap=True, where='web'):
+                  bootstrap=True, where='web', connect_timeout=None):
     """Read etc/zope.conf, load the ZCML, open the database.
 
     `filestorage` replaces the configured database (usually the ZEO client)
@@ -70,10 +86,13 @@ def open_database(config_file, filestorage=None, quiet=False,
     the syncer pass False: they write nothing at start and wait for the
     site instead (`wait_for_site`). `where` names the process for the
     conflict counts (`conflicts.record`).
+
+    `connect_timeout`: seconds to wait for the ZEO server instead of the
+    configured `wait-timeout`; CannotStart when it does not answer.
     """
     options = read_configuration(config_file, quiet)
     zope.app.appsetup.appsetup.config(options.site_definition)
-    db = connect(options, filestorage, where)
+    db = connect(options, filestorage, where, connect_timeout=connect_timeout)
     if bootstrap:
         try:
             gocept.lms.app.bootstrap_database(db, where)
@@ -83,8 +102,17 @@ def open_database(config_file, filestorage=None, quiet=False,
     return db
 
 
+def zeo_clients(options):
+    """The ZEO client sections of the configured databases: ZEO's
+    `<clientstorage>`, or ZODB's older `<zeoclient>`."""
+    return [database.config.storage.config for database in options.databases
+            if isinstance(database.config.storage,
+                          (ZEO.zconfig.ClientStorageConfig,
+                           ZODB.config.ZEOClient))]
+
+
 def connect(options, filestorage=None, where='web',
-            attempts=gocept.lms.conflicts.ATTEMPTS):
+            attempts=gocept.lms.conflicts.ATTEMPTS, connect_timeout=None):
     """Open the configured database (or the FileStorage `filestorage`).
 
     On an empty storage ZODB stores the root object while it opens the
@@ -92,12 +120,28 @@ def connect(options, filestorage=None, where='web',
     the one that lost opens the database again (ZODB's own write, not
     inside a transaction we could retry).
     """
+    clients = zeo_clients(options)
+    if connect_timeout is not None:
+        for client in clients:
+            # only <clientstorage> has it
+            if hasattr(client, 'wait_timeout'):
+                client.wait_timeout = connect_timeout
     for attempt in range(attempts):
         try:
             if filestorage:
                 return ZODB.DB(ZODB.FileStorage.FileStorage(filestorage))
             return zope.app.appsetup.appsetup.multi_database(
                 options.databases)[0][0]
+        except ZEO.Exceptions.ClientDisconnected:
+            # ClientStorage waits `wait_timeout` seconds (30 when unset)
+            # for the server before it gives up.
+            raise CannotStart(
+                'cannot reach the ZEO server at %s after %g s' % (
+                    ', '.join(format_address(server.address)
+                              for client in clients
+                              for server in client.server),
+                    max((getattr(client, 'wait_timeout', None) or 30
+                         for client in clients), default=30)))
         except ConflictError:
             last = attempt + 1 == attempts
             gocept.lms.conflicts.record(where, retried=not last)
@@ -105,6 +149,29 @@ def connect(options, filestorage=None, where='web',
                 raise
             log.info('Conflict while opening the database, once more')
             gocept.lms.conflicts.pause(attempt)
+
+
+def format_address(address):
+    """host:port of a TCP address, or the path of a unix socket."""
+    if isinstance(address, tuple):
+        return '%s:%s' % address
+    return str(address)
+
+
+def open_for(prog, args, **kw):
+    """`open_database` for the console script `prog` with the options
+    `args` (-C, --connect-timeout); None after one line on stderr that
+    says why the database cannot be opened."""
+    try:
+        return open_database(
+            args.config, connect_timeout=args.connect_timeout, **kw)
+    except CannotStart as e:
+        message = str(e)
+    except (ZConfig.ConfigurationError, OSError, ValueError) as e:
+        message = 'cannot open the database: %s' % ' '.join(
+            str(e).splitlines())
+    print('%s: %s' % (prog, message), file=sys.stderr)
+    return None
 
 
 def wait_for_site(db, prog, timeout=WAIT_FOR_SITE, poll=WAIT_POLL,
@@ -158,13 +225,15 @@ def sync_main(argv=None):
     parser.add_argument('-q', '--quiet', action='store_true',
                         help='report failures only (for cron mail)')
     add_wait_option(parser)
+    add_connect_timeout_option(parser)
+    parser.epilog = ('Exit status: 0 all went well, 1 at least one client '
+                     'failed, 2 the configuration or the database could '
+                     'not be opened, or there is no LMS site.')
     args = parser.parse_args(argv)
 
-    try:
-        db = open_database(args.config, args.filestorage, args.quiet,
-                           bootstrap=False, where='sync')
-    except (ZConfig.ConfigurationError, OSError) as e:
-        print('sync: cannot open the database: %s' % e, file=sys.stderr)
+    db = open_for('sync', args, filestorage=args.filestorage,
+                  quiet=args.quiet, bootstrap=False, where='sync')
+    if db is None:
         return EXIT_CONFIG
     failed = False
     try:
@@ -217,15 +286,41 @@ def add_wait_option(parser):
              '(default: %(default).0f)')
 
 
+def positive_seconds(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError('not a positive number: %s' % text)
+    return value
+
+
+def add_connect_timeout_option(parser):
+    parser.add_argument(
+        '--connect-timeout', type=positive_seconds, metavar='SECONDS',
+        help='wait this long for the ZEO server at start, then give up with '
+             'exit status 2 (default: wait-timeout of the <clientstorage> '
+             'in the configuration, 30)')
+
+
 def web_main(argv=None):
     import waitress
     import zope.app.wsgi
     parser = argparse.ArgumentParser(
-        prog='web', description='Serve the ZMI and the XML-RPC API.')
-    parser.add_argument('-C', '--config', default=DEFAULT_CONFIG)
-    parser.add_argument('--threads', type=int, default=4)
+        prog='web',
+        description='Serve the ZMI and the XML-RPC API (http-address in '
+                    'the configuration). On a new database it creates the '
+                    'LMS site first.',
+        epilog='Exit status 2: the configuration or the database could '
+               'not be opened.')
+    parser.add_argument('-C', '--config', default=DEFAULT_CONFIG,
+                        help='zope.conf to use (default: %(default)s)')
+    parser.add_argument('--threads', type=int, default=4,
+                        help='requests served at the same time '
+                             '(default: %(default)s)')
+    add_connect_timeout_option(parser)
     args = parser.parse_args(argv)
-    db = open_database(args.config)
+    db = open_for('web', args)
+    if db is None:
+        return EXIT_CONFIG
     app = zope.app.wsgi.WSGIPublisherApplication(db)
     settings = gocept.lms.settings.get()
     log.info('Serving on http://%s/', settings.http_address)
@@ -248,16 +343,26 @@ ADMIN_ZCML = '''\
 '''
 
 
-def ensure_admin_secret(path):
-    """Create the admin secret for the management API unless it exists."""
+def ensure_secret(path):
+    """The random secret in the file `path`, created on first use.
+
+    Returns (secret, created).
+    """
     import secrets
-    if os.path.exists(path):
-        return None
-    secret = secrets.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, 'w') as f:
-        f.write(secret + '\n')
-    return secret
+    try:
+        gocept.lms.private.write(path, secrets.token_urlsafe(24) + '\n')
+        created = True
+    except FileExistsError:
+        created = False
+    with open(path) as f:
+        return f.read().strip(), created
+
+
+def ensure_admin_secret(path):
+    """Create the admin secret for the management API unless it exists;
+    the new secret, or None."""
+    secret, created = ensure_secret(path)
+    return secret if created else None
 
 
 def ensure_admin(etc='etc', var='var'):
@@ -274,13 +379,59 @@ def ensure_admin(etc='etc', var='var'):
     password = secrets.token_urlsafe(12)
     hashed = zope.password.password.BCRYPTPasswordManager().encodePassword(
         password).decode('ascii')
-    with open(path, 'w') as f:
-        f.write(ADMIN_ZCML.format(login='admin', hash=hashed))
-    note = os.path.join(var, 'initial-admin-password')
-    fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, 'w') as f:
-        f.write('admin %s\n' % password)
+    gocept.lms.private.write(
+        path, ADMIN_ZCML.format(login='admin', hash=hashed))
+    gocept.lms.private.write(
+        os.path.join(var, 'initial-admin-password'),
+        'admin %s\n' % password, replace=True)
     return password
+
+
+# etc/supervisord.conf reads the password of supervisord's socket from
+# this environment variable; bin/lms sets it from var/supervisor-secret.
+SUPERVISOR_SECRET = 'LMS_SUPERVISOR_SECRET'
+
+# bin/lms: the LMS is already running (bin/lms), or not (bin/lms ACTION).
+EXIT_RUNNING = 1
+
+LMS_DESCRIPTION = """\
+Without an action: run the local LMS in the foreground, from the checkout.
+supervisord starts the ZEO server, the web server, the checker, the
+notifier and the mail queue (etc/supervisord.conf), restarts a process
+that crashes, and stops them all on Ctrl-C. The first start creates the
+ZMI admin login and the admin secret.
+
+With an action: control the running LMS (through supervisorctl)."""
+
+LMS_EPILOG = """\
+actions:
+  status             the processes and their states
+  restart NAME       restart one process: zeo, web, checker, notifier or
+                     mailqueue (stop NAME, start NAME likewise)
+  tail -f NAME       follow the log of a process (logs are in var/log/)
+  shutdown           stop every process, and the bin/lms that runs them
+  help               every action supervisorctl knows
+
+exit status: 0 stopped or done; 1 the LMS is already running (bin/lms) or
+not running (bin/lms ACTION); 2 not started from a checkout; with an
+action otherwise that of supervisorctl."""
+
+
+def supervisord_pid(config):
+    """The pid of the supervisord that serves the socket of `config`,
+    True if one answers without saying, None if none does."""
+    import xmlrpc.client
+    import supervisor.options
+    options = supervisor.options.ClientOptions()
+    options.realize(['-c', config])
+    try:
+        return options.getServerProxy().supervisor.getPID()
+    except xmlrpc.client.Error:
+        return True
+    except OSError:
+        # No socket, or a stale one nobody listens on (supervisord
+        # replaces it when it starts).
+        return None
 
 
 def lms_main(argv=None):
@@ -289,17 +440,43 @@ def lms_main(argv=None):
     `bin/lms` runs in the foreground until Ctrl-C; `bin/lms status`,
     `bin/lms restart web`, ... talk to it through supervisorctl.
     """
-    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(
+        prog='lms', usage='%(prog)s [-h] [ACTION [ARGUMENT ...]]',
+        description=LMS_DESCRIPTION, epilog=LMS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('action', nargs=argparse.REMAINDER,
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
     config = os.path.join('etc', 'supervisord.conf')
     if not os.path.exists(config):
         print('lms: run me from the checkout (no %s here)' % config,
               file=sys.stderr)
         return EXIT_CONFIG
-    for directory in ('var', os.path.join('var', 'log')):
-        os.makedirs(directory, exist_ok=True)
-    if argv:
+    # What the LMS writes is for this user only: supervisord and the
+    # processes it starts inherit the umask (the ZEO server's var/Data.fs,
+    # the logs), and var/ is closed to others even where it was not.
+    os.umask(0o077)
+    var = gocept.lms.private.directory('var')
+    gocept.lms.private.restrict(var)
+    gocept.lms.private.directory(os.path.join(var, 'log'))
+    gocept.lms.private.restrict(os.path.join('etc', 'admin.zcml'))
+    # With a password on its socket supervisord does not warn (CRIT)
+    # that anyone who can reach the socket controls it.
+    os.environ[SUPERVISOR_SECRET] = ensure_secret(
+        os.path.join(var, 'supervisor-secret'))[0]
+    running = supervisord_pid(config)
+    if args.action:
+        if running is None and args.action[0] != 'help':
+            print('lms: the LMS is not running; bin/lms starts it',
+                  file=sys.stderr)
+            return EXIT_RUNNING
         import supervisor.supervisorctl
-        return supervisor.supervisorctl.main(['-c', config] + argv)
+        return supervisor.supervisorctl.main(['-c', config] + args.action)
+    if running is not None:
+        print('lms: the LMS is already running%s; bin/lms status shows it'
+              % ('' if running is True else ' (pid %s)' % running),
+              file=sys.stderr)
+        return EXIT_RUNNING
     password = ensure_admin()
     if password:
         print('First start: the ZMI login is admin / %s '
@@ -329,12 +506,12 @@ def run_worker(prog, description, once_help, argv, work):
     parser.add_argument('-q', '--quiet', action='store_true',
                         help='log warnings and errors only')
     add_wait_option(parser)
+    add_connect_timeout_option(parser)
+    parser.epilog = ('Exit status 2: the configuration or the database '
+                     'could not be opened, or there is no LMS site.')
     args = parser.parse_args(argv)
-    try:
-        db = open_database(args.config, quiet=args.quiet, bootstrap=False,
-                           where=prog)
-    except (ZConfig.ConfigurationError, OSError, ValueError) as e:
-        print('%s: cannot start: %s' % (prog, e), file=sys.stderr)
+    db = open_for(prog, args, quiet=args.quiet, bootstrap=False, where=prog)
+    if db is None:
         return EXIT_CONFIG
     try:
         if not wait_for_site(db, prog, args.wait):

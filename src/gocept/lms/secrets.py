@@ -19,6 +19,7 @@ import secrets
 
 import cryptography.fernet
 
+import gocept.lms.private
 import gocept.lms.settings
 
 
@@ -50,7 +51,8 @@ def _fernet():
     if path not in _fernets:
         if not os.path.exists(path):
             # First start: create the key, readable by the owner only.
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            gocept.lms.private.directory(
+                os.path.dirname(os.path.abspath(path)))
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, 'wb') as f:
                 f.write(cryptography.fernet.Fernet.generate_key())

@@ -17,9 +17,11 @@ import zope.container.contained
 import zope.interface
 from ZODB.POSException import ConflictError
 
+import gocept.lms.backoff
 import gocept.lms.callback
 import gocept.lms.db
 import gocept.lms.interfaces
+import gocept.lms.notify
 import gocept.lms.settings
 from gocept.lms.interfaces import IClientProvider, IURLProvider
 from gocept.lms.interfaces import INotifications, ISynchronization
@@ -79,12 +81,19 @@ class Synchronization(zope.container.contained.Contained,
             return True
         settings = gocept.lms.settings.get()
         interval = datetime.timedelta(hours=settings.sync_interval)
-        if self.failures and self.last_attempt is not None:
-            # A client that was down at 02:00 is tried again within the
-            # hour, and less often the longer it stays down.
-            backoff = datetime.timedelta(
-                minutes=settings.sync_retry * 2 ** (self.failures - 1))
-            return now >= self.last_attempt + min(backoff, interval)
+        if self.last_attempt is not None:
+            if (INotifications(self.client).disabled_by
+                    == gocept.lms.interfaces.DISABLED_BY_LMS):
+                # The notifier gave up on the client: once a day its sync
+                # is the try whether it is back.
+                return now >= self.last_attempt + interval
+            if self.failures:
+                # A client that was down at 02:00 is tried again within
+                # the hour, and less often the longer it stays down.
+                return now >= self.last_attempt + gocept.lms.backoff.backoff(
+                    self.failures,
+                    datetime.timedelta(minutes=settings.sync_retry),
+                    interval)
         return self.last is None or now - self.last >= interval
 
     def sync(self, now=None):
@@ -282,6 +291,7 @@ def run(now=None, force_all=False, only=None, attempts=None):
         else:
             results.append(result)
             log.info('%s', result)
+            _switch_back_on(client_id, now, attempts)
     return results, failures
 
 
@@ -291,13 +301,32 @@ def _due(client_id, now, force_all, only):
         return False
     if only is not None and client_id not in only:
         return False
-    if not INotifications(client).enabled:
+    # Switched off by the LMS, the client is synced once a day (due()):
+    # that is how the LMS learns it is back.
+    if (INotifications(client).disabled_by
+            == gocept.lms.interfaces.DISABLED_BY_CLIENT):
         if only is not None:
             # Asked for by name: say why nothing happens.
-            raise SyncError('notifications are disabled (the client turns '
-                            'them on with setClientNotifications)')
+            raise SyncError('notifications are disabled by the client (it '
+                            'turns them on with setClientNotifications)')
         return False
     return force_all or only is not None or ISynchronization(client).due(now)
+
+
+def _switch_back_on(client_id, now, attempts):
+    """A synced client answered: notifications the LMS switched off come
+    back on."""
+    def work():
+        client = zope.component.getUtility(IClientProvider).get(client_id)
+        if client is not None:
+            gocept.lms.notify.switch_back_on(client, now)
+    try:
+        gocept.lms.db.retrying(transaction.manager, work, attempts, 'sync')
+    except Exception as error:
+        # The next day's sync tries again; the other clients carry on.
+        log.error('%s: could not switch notifications back on: %s',
+                  client_id, describe(error),
+                  exc_info=not isinstance(error, EXPECTED_ERRORS))
 
 
 def _record_failure(client_id, now, error):

@@ -74,9 +74,10 @@ class URLsAddedEvent:
 @zope.interface.implementer(gocept.lms.interfaces.IURLRemovedEvent)
 class URLRemovedEvent:
 
-    def __init__(self, url, state=None):
+    def __init__(self, url, state=None, string=None):
         self.url = url
         self.state = state
+        self.string = string
 
 
 # A URL's record in URLProvider._info, the part of a URL that checks
@@ -435,27 +436,23 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
             if url is not None:
                 yield key, url, info[key][HISTORY]
 
+    def _values(self, tree, ids):
+        """`(key, value)` of `tree` for the keys in `ids` it holds."""
+        ids = sorted(ids)
+        if len(ids) >= PREFETCH_FROM:
+            gocept.lms.prefetch.prefetch_keys(tree, ids)
+        for key in ids:
+            value = tree.get(key)
+            if value:
+                yield key, value
+
     def strings(self, ids):
         """See IURLProvider."""
-        urls = self._urls
-        ids = list(ids)
-        if len(ids) >= PREFETCH_FROM:
-            gocept.lms.prefetch.prefetch_keys(urls, ids)
-        for key in ids:
-            url = urls.get(key)
-            if url is not None:
-                yield key, url
+        return self._values(self._urls, ids)
 
     def subscribers(self, ids):
         """See IURLProvider."""
-        clients = self._clients
-        ids = sorted(ids)
-        if len(ids) >= PREFETCH_FROM:
-            gocept.lms.prefetch.prefetch_keys(clients, ids)
-        for key in ids:
-            subscribers = clients.get(key)
-            if subscribers:
-                yield key, subscribers
+        return self._values(self._clients, ids)
 
     def state_rows(self, ids, unknown=None):
         """`[url, state, reason]` for each key, as clients get them.
@@ -493,4 +490,4 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
             del self._index[url_hash(string)]
         self._length.change(-1)
         zope.event.notify(URLRemovedEvent(
-            url, gocept.lms.interfaces.STATES[record[STATE]]))
+            url, gocept.lms.interfaces.STATES[record[STATE]], string))

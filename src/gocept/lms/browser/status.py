@@ -16,6 +16,8 @@ import zope.security.proxy
 import gocept.lms.interfaces
 import gocept.lms.secrets
 import gocept.lms.settings
+from gocept.lms.browser.common import state_class, when
+from gocept.lms.browser.security import allow_framing
 from gocept.lms.interfaces import INotifications, ISynchronization
 
 
@@ -35,16 +37,17 @@ def status_url(client):
         'token': gocept.lms.secrets.sign(PURPOSE, client.id)}))
 
 
-def when(dt):
-    return dt.strftime('%Y-%m-%d %H:%M UTC') if dt is not None else ''
-
-
 class ClientStatus(zope.publisher.browser.BrowserView):
 
     client = None
     lms_name = 'LMS'
 
     def update(self):
+        # The client's site shows this page in a frame, at an address of
+        # its own that the LMS does not know (its callback may be an
+        # internal one). The page has no buttons, so a frame cannot make
+        # anybody click anything on it: any site may frame it.
+        allow_framing(self.request)
         self.lms_name = gocept.lms.settings.get().lms_name
         client_id = self.request.form.get('client', '')
         token = self.request.form.get('token', '')
@@ -72,13 +75,13 @@ class ClientStatus(zope.publisher.browser.BrowserView):
         # Plain values only: the template sees no persistent object.
         self.client_id = self.client.id
         self.counts = [dict(state=state, count=counts[state],
-                            css='state-' + state.replace(' ', '-'))
+                            css=state_class(state))
                        for state in gocept.lms.interfaces.STATES
                        if counts[state]]
         self.total = sum(counts.values())
         self.problems = [
             dict(url=u.url, state=u.state, reason=u.reason,
-                 css='state-' + u.state.replace(' ', '-'),
+                 css=state_class(u.state),
                  last_check=when(u.last_check))
             for u in problems[:MAX_ROWS]]
         self.more = max(0, len(problems) - MAX_ROWS)
@@ -92,11 +95,20 @@ class ClientStatus(zope.publisher.browser.BrowserView):
 
 class RootTraverser(zope.container.traversal.ContainerTraverser):
     """Browser traversal from the root folder that lets anybody reach an
-    LMS site, so the status page needs no login. Every view on the site
+    LMS site, so the status page needs no login, and the root's public
+    views (/favicon.ico). Every view on the site
     still checks its own permission (the ZMI asks for a login as before)."""
 
     def publishTraverse(self, request, name):
         item = zope.security.proxy.removeSecurityProxy(self.context).get(name)
         if gocept.lms.interfaces.ILMS.providedBy(item):
             return item
+        if item is None:
+            # Views of the root folder, such as /favicon.ico, without the
+            # look into the folder that needs zope.View; each view checks
+            # its own permission.
+            view = zope.component.queryMultiAdapter(
+                (self.context, request), name=name)
+            if view is not None:
+                return view
         return super().publishTraverse(request, name)

@@ -5,14 +5,17 @@ Generation 2: every LMS site has the schedule of URL checks.
 Generation 3: every LMS site counts its URLs per state (for monitoring).
 Generation 4: the second data model (evolve4.py says what changed).
 Generation 5: every LMS site has the change journal of the notifier.
+Generation 6: every LMS site has the URL search index and the ring of
+recent state changes (the admins' pages). The workers wait for it: a URL
+one of them added before the index was built would stay unfindable.
 """
 
 import zope.generations.generations
 
 
 manager = zope.generations.generations.SchemaManager(
-    minimum_generation=4,
-    generation=5,
+    minimum_generation=6,
+    generation=6,
     package_name='gocept.lms.generations')
 
 
@@ -23,3 +26,16 @@ def lms_sites(context):
     root = zope.generations.utility.getRootFolder(context)
     return [site for site in root.values()
             if gocept.lms.interfaces.ILMS.providedBy(site)]
+
+
+def add_utility(site, iface, fill):
+    """Give `site` the utility `iface` (and any other it lacks), then
+    `fill(utility, site manager)` it from what the site holds. Returns
+    False when the site had it already: evolve steps may run again."""
+    import gocept.lms.app
+    sm = site.getSiteManager()
+    if sm.queryUtility(iface) is not None:
+        return False
+    gocept.lms.app.install_missing_utilities(site)
+    fill(sm.getUtility(iface), sm)
+    return True

@@ -6,7 +6,6 @@ hold is due at once, so the checker gets to all of them.
 
 import logging
 
-import gocept.lms.app
 import gocept.lms.generations
 import gocept.lms.generations.evolve4
 import gocept.lms.interfaces
@@ -22,14 +21,11 @@ def evolve(context):
 
 
 def add_schedule(site):
-    sm = site.getSiteManager()
-    if sm.queryUtility(gocept.lms.interfaces.ISchedule) is not None:
-        return False
-    gocept.lms.app.install_missing_utilities(site)
-    schedule = sm.getUtility(gocept.lms.interfaces.ISchedule)
-    urls = sm.queryUtility(gocept.lms.interfaces.IURLProvider)
-    keys = list(urls._urls.keys()) if urls is not None else []
-    schedule.add_new(keys)
-    count = len(keys)
-    log.info('%s: schedule added, %d URLs due', site.__name__, count)
-    return True
+    def fill(schedule, sm):
+        urls = sm.queryUtility(gocept.lms.interfaces.IURLProvider)
+        keys = list(urls._urls.keys()) if urls is not None else []
+        schedule.add_new(keys)
+        log.info('%s: schedule added, %d URLs due', site.__name__,
+                 len(keys))
+    return gocept.lms.generations.add_utility(
+        site, gocept.lms.interfaces.ISchedule, fill)

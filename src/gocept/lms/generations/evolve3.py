@@ -6,7 +6,6 @@ holds they are counted once here, which reads every URL record.
 
 import logging
 
-import gocept.lms.app
 import gocept.lms.generations
 import gocept.lms.generations.evolve4
 import gocept.lms.interfaces
@@ -22,14 +21,12 @@ def evolve(context):
 
 
 def add_state_counts(site):
-    sm = site.getSiteManager()
-    if sm.queryUtility(gocept.lms.interfaces.IStateCounts) is not None:
-        return False
-    gocept.lms.app.install_missing_utilities(site)
-    counts = sm.getUtility(gocept.lms.interfaces.IStateCounts)
-    urls = sm.queryUtility(gocept.lms.interfaces.IURLProvider)
-    if urls is not None:
-        counts.recount(urls)
-    log.info('%s: URL counts per state added: %s', site.__name__,
-             ', '.join('%s %d' % item for item in counts.counts().items()))
-    return True
+    def fill(counts, sm):
+        urls = sm.queryUtility(gocept.lms.interfaces.IURLProvider)
+        if urls is not None:
+            counts.recount(urls)
+        log.info('%s: URL counts per state added: %s', site.__name__,
+                 ', '.join('%s %d' % item
+                           for item in counts.counts().items()))
+    return gocept.lms.generations.add_utility(
+        site, gocept.lms.interfaces.IStateCounts, fill)

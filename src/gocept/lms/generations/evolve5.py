@@ -7,7 +7,6 @@ hold already stays there and is pushed as before.
 
 import logging
 
-import gocept.lms.app
 import gocept.lms.generations
 import gocept.lms.interfaces
 
@@ -21,9 +20,7 @@ def evolve(context):
 
 
 def add_journal(site):
-    sm = site.getSiteManager()
-    if sm.queryUtility(gocept.lms.interfaces.IChangeJournal) is not None:
-        return False
-    gocept.lms.app.install_missing_utilities(site)
-    log.info('%s: change journal added', site.__name__)
-    return True
+    def fill(journal, sm):
+        log.info('%s: change journal added', site.__name__)
+    return gocept.lms.generations.add_utility(
+        site, gocept.lms.interfaces.IChangeJournal, fill)

@@ -84,7 +84,6 @@ def uninstall_xmlrpcdummy():
 
 # Layers
 
-import os
 import shutil
 import tempfile
 
@@ -102,20 +101,45 @@ class FunctionalLayer(zope.app.wsgi.testlayer.BrowserLayer):
     product_config = {}
 
     def setUp(self):
+        from gocept.lms.tests import processes
+        # The tests, and the processes they start in the checkout, write
+        # nothing there: tearDown checks.
+        self.checkout = processes.checkout_files()
         self.tmp = tempfile.mkdtemp(prefix='gocept.lms-test-')
         self.config = dict(
-            {'secret-key-file': os.path.join(self.tmp, 'secret.key'),
-             'check-stats-file': os.path.join(
-                 self.tmp, 'checker-stats.json')},
-            **self.product_config)
+            processes.file_settings(self.tmp), **self.product_config)
         zope.app.appsetup.product.setProductConfiguration(
             'gocept.lms', self.config)
         super().setUp()
 
+    def testSetUp(self):
+        super().testSetUp()
+        # Every test's requests come from 127.0.0.1: none may inherit the
+        # failed logins of the tests before it (throttle.py).
+        import gocept.lms.throttle
+        gocept.lms.throttle.reset()
+
+    def testTearDown(self):
+        # Nor leave the throttle's timer running.
+        import gocept.lms.throttle
+        gocept.lms.throttle.reset()
+        super().testTearDown()
+
     def tearDown(self):
-        super().tearDown()
-        zope.app.appsetup.product.setProductConfiguration('gocept.lms', None)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        from gocept.lms.tests import processes
+        left = processes.checkout_files() - self.checkout
+        try:
+            # The ZCML layer cannot be torn down (NotImplementedError)...
+            super().tearDown()
+        finally:
+            zope.app.appsetup.product.setProductConfiguration(
+                'gocept.lms', None)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            # ... which must not hide what the tests left behind.
+            if left:
+                raise AssertionError(
+                    'The tests left files in the checkout %s: %s' % (
+                        processes.CHECKOUT, ', '.join(sorted(left))))
 
 
 functional_layer = FunctionalLayer(gocept.lms, 'ftesting.zcml')

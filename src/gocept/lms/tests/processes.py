@@ -17,6 +17,34 @@ CHECKOUT = os.path.abspath(os.path.join(
 BIN = os.path.join(CHECKOUT, 'bin')
 
 
+def file_settings(directory):
+    """Product settings that put every file the LMS keeps in the
+    checkout's var/ by default (checker figures, secret key, mail queue,
+    ...) into `directory`: tests leave nothing in the checkout."""
+    import zope.schema
+    from gocept.lms.interfaces import ISettings
+    return {name.replace('_', '-'):
+            os.path.join(directory, os.path.basename(field.default))
+            for name, field in zope.schema.getFields(ISettings).items()
+            if isinstance(field.default, str) and
+            field.default.startswith('var/')}
+
+
+# What tests leave in the checkout on purpose: the browser test's
+# screenshots, for people to look at (ignored by git).
+LEFT_ON_PURPOSE = frozenset([os.path.join('var', 'screenshots')])
+
+
+def checkout_files():
+    """The names in the checkout, its var/ and etc/: where the LMS writes
+    its files by default (but for what tests leave there on purpose)."""
+    return {os.path.join(directory, name)
+            for directory in ('', 'var', 'etc')
+            if os.path.isdir(os.path.join(CHECKOUT, directory))
+            for name in os.listdir(os.path.join(CHECKOUT, directory))
+            } - LEFT_ON_PURPOSE
+
+
 def free_port(host='127.0.0.1'):
     with socket.socket() as s:
         s.bind((host, 0))
@@ -135,7 +163,9 @@ def write_monitor_site_zcml(directory, login, password):
 
 def write_zope_conf(directory, zeo, product_config, site_zcml=None):
     """zope.conf in `directory` for a ZEO server `zeo` (a ZEOServer or a
-    port), with etc/site.zcml unless `site_zcml` names another."""
+    port), with etc/site.zcml unless `site_zcml` names another. Files the
+    product configuration does not place go into `directory`."""
+    product_config = dict(file_settings(directory), **product_config)
     path = os.path.join(directory, 'zope.conf')
     with open(path, 'w') as f:
         f.write(ZOPE_CONF.format(

@@ -204,7 +204,9 @@ class PublisherRetries(unittest.TestCase):
         self.assertEqual(
             (200, b'form data, read again'),
             self.request('POST', '/lms/@@flaky', form, {
-                'Content-Type': 'application/x-www-form-urlencoded'}))
+                'Content-Type': 'application/x-www-form-urlencoded',
+                # a form of the LMS itself (browser/security.py)
+                'Origin': 'http://127.0.0.1:%d' % self.lms.server.port}))
         after = web_counts()
         self.assertEqual(10, after['conflicts'] - before['conflicts'])
         self.assertEqual(10, after['retries'] - before['retries'])

@@ -16,6 +16,7 @@ FLAGS = (doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE |
 FUNCTIONAL = [
     'sync.txt',
     'api.txt',
+    'protocol.txt',
     'model.txt',
     'concurrency.txt',
     'schedule.txt',
@@ -24,6 +25,8 @@ FUNCTIONAL = [
     'journal.txt',
     'notify.txt',
     'metrics.txt',
+    'mailqueue.txt',
+    'urlsearch.txt',
 ]
 
 

@@ -49,7 +49,8 @@ class EndToEndTest(unittest.TestCase):
             self.tmp, self.zeo, processes.lms_settings(
                 self.tmp, self.port, self.smtp.port, ADMIN_SECRET,
                 callback_timeout=5, notify_interval=1, notify_poll=0.3,
-                notify_max_failures=3, check_poll=0.3, check_lease=0.05,
+                notify_retry=1, notify_retry_max=1, notify_max_failures=3,
+                notify_failure_hours=0, check_poll=0.3, check_lease=0.05,
                 checker_read_timeout=5))
         self.start('web')
         processes.wait_for_port('127.0.0.1', self.port)

@@ -1,4 +1,5 @@
-"""The admins' overview page in the ZMI, driven with zope.testbrowser."""
+"""The Clients tab of the LMS site in the ZMI (@@overview.html), driven
+with zope.testbrowser."""
 
 import unittest
 
@@ -61,11 +62,10 @@ class OverviewTest(unittest.TestCase):
         self.login()
         self.browser.open('http://localhost/lms/@@overview.html')
         contents = self.contents()
-        self.assertIn('2 URLs, 2 due for a check', contents)
-        self.assertIn('unknown: 2', contents)
+        self.assertIn('1 clients', contents)
         self.assertIn('fred', contents)
-        self.assertIn('Fred &lt;fred@example.com&gt;', contents)
-        self.assertIn('OFF', contents)
+        self.assertIn('Fred<br /> <small>fred@example.com</small>', contents)
+        self.assertIn('OFF (by lms)', contents)
         self.assertIn('20 failed in a row', contents)
 
         self.browser.getControl('Notifications on').click()
@@ -88,5 +88,5 @@ class OverviewTest(unittest.TestCase):
     def test_is_a_tab_of_the_site_in_the_zmi(self):
         self.login()
         self.browser.open('http://localhost/lms/@@contents.html')
-        self.browser.getLink('Overview').click()
-        self.assertIn('Link Monitoring Server', self.browser.contents)
+        self.browser.getLink('Clients').click()
+        self.assertIn('<h1>Clients</h1>', self.browser.contents)

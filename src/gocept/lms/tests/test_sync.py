@@ -6,14 +6,18 @@ import unittest
 import transaction
 import zope.app.appsetup.product
 import zope.component
+import zope.component.hooks
 
+import gocept.lms.backoff
 import gocept.lms.client
 import gocept.lms.journal
 import gocept.lms.sync
 import gocept.lms.tests
+from gocept.lms.interfaces import DISABLED_BY_CLIENT, DISABLED_BY_LMS
 from gocept.lms.interfaces import IChangeJournal, IClientProvider
 from gocept.lms.interfaces import IURLProvider
 from gocept.lms.interfaces import INotifications, ISynchronization
+from gocept.lms.tests.servers import LMSFixture
 
 
 T0 = datetime.datetime(2026, 3, 1, 2, 0, tzinfo=datetime.timezone.utc)
@@ -42,6 +46,7 @@ class SyncTest(unittest.TestCase):
         client = gocept.lms.client.Client(id)
         client.callback = 'http://%s.example.com/db/' % id
         client.password = 'pw-' + id
+        client.contact_email = '%s@example.com' % id
         self.clients.add(client)
         if links is not None:
             self.xmlrpc.links[client.callback] = links
@@ -146,6 +151,51 @@ class SyncTest(unittest.TestCase):
         self.assertEqual(0, state.failures)
         self.assertIsNone(state.last_error)
 
+    def test_the_backoff_is_capped_at_any_failure_count(self):
+        # 30 minutes * 2 ** (failures - 1) is more than a timedelta holds
+        # from 37 failures on.
+        fred = self.add_client('fred', ['http://a.example/'])
+        self.configure(sync_retry=30, sync_interval=23)
+        state = ISynchronization(fred)
+        state.last_attempt = T0
+        for failures in (37, 1000, 10 ** 6):
+            state.failures = failures
+            self.assertFalse(state.due(T0 + 23 * HOUR - MINUTE), failures)
+            self.assertTrue(state.due(T0 + 23 * HOUR), failures)
+
+    def test_a_client_down_for_ages_is_still_tried_daily(self):
+        fred = self.add_client('fred', ['http://a.example/'])
+        self.configure(sync_retry=30, sync_interval=23)
+        self.xmlrpc.fail.add(fred.callback)
+        state = ISynchronization(fred)
+        state.failures = 10 ** 6
+        state.last_attempt = T0 - 23 * HOUR
+        transaction.commit()
+        results, failures = gocept.lms.sync.run(T0)
+        self.assertEqual(['fred'], [f[0] for f in failures])
+        self.assertEqual(10 ** 6 + 1, state.failures)
+        self.assertEqual(([], []), gocept.lms.sync.run(T0 + 22 * HOUR))
+        self.xmlrpc.fail.clear()
+        results, failures = gocept.lms.sync.run(T0 + 23 * HOUR)
+        self.assertEqual((['fred'], []),
+                         ([r.client_id for r in results], failures))
+        self.assertEqual(0, state.failures)
+
+    def test_backoff(self):
+        backoff = gocept.lms.backoff.backoff
+        self.assertEqual(datetime.timedelta(0), backoff(0, MINUTE, HOUR))
+        self.assertEqual(MINUTE, backoff(1, MINUTE, HOUR))
+        self.assertEqual(32 * MINUTE, backoff(6, MINUTE, HOUR))
+        self.assertEqual(HOUR, backoff(7, MINUTE, HOUR))
+        self.assertEqual(HOUR, backoff(10 ** 9, MINUTE, HOUR))
+        # A first wait beyond the longest, or none at all.
+        self.assertEqual(HOUR, backoff(1, 2 * HOUR, HOUR))
+        self.assertEqual(datetime.timedelta(0),
+                         backoff(10 ** 9, datetime.timedelta(0), HOUR))
+        # Exact at the boundary: no doubling past the longest wait.
+        self.assertEqual(HOUR, backoff(3, 15 * MINUTE, HOUR))
+        self.assertEqual(30 * MINUTE, backoff(2, 15 * MINUTE, HOUR))
+
     def test_successful_client_is_due_again_after_the_interval(self):
         fred = self.add_client('fred', ['http://a.example/'])
         self.configure(sync_interval=23)
@@ -168,6 +218,100 @@ class SyncTest(unittest.TestCase):
         self.assertEqual([], results)
         self.assertIn('notifications are disabled', failures[0][1])
         self.assertEqual([], self.xmlrpc.log)
+
+    def switched_off_by_the_lms(self, client, when):
+        notifications = INotifications(client)
+        notifications.failed = 20
+        notifications.failing_since = when - 24 * HOUR
+        notifications.switch_off(DISABLED_BY_LMS, when)
+        transaction.commit()
+        return notifications
+
+    def test_a_client_the_lms_switched_off_is_tried_daily(self):
+        smtp = gocept.lms.tests.start_smtp_server()
+        fred = self.add_client('fred', ['http://a.example/'])
+        gocept.lms.sync.run(T0)
+        notifications = self.switched_off_by_the_lms(fred, T0 + HOUR)
+        self.xmlrpc.fail.add(fred.callback)
+        # Due a day after its last sync, as every client.
+        self.assertEqual(([], []), gocept.lms.sync.run(T0 + 22 * HOUR))
+        results, failures = gocept.lms.sync.run(T0 + 23 * HOUR)
+        self.assertEqual(['fred'], [f[0] for f in failures])
+        # Not again half an hour later (sync-retry): a day later.
+        self.assertEqual(
+            ([], []), gocept.lms.sync.run(T0 + 46 * HOUR - MINUTE))
+        self.assertFalse(notifications.enabled)
+        self.xmlrpc.fail.clear()
+        results, failures = gocept.lms.sync.run(T0 + 46 * HOUR)
+        self.assertEqual((['fred'], []),
+                         ([r.client_id for r in results], failures))
+        self.assertEqual(
+            (True, None, 0, None, None),
+            (notifications.enabled, notifications.disabled_by,
+             notifications.failed, notifications.failing_since,
+             notifications.disabled_at))
+        self.assertEqual([['http://a.example/', 'unknown', 'unknown']],
+                         self.xmlrpc.states['fred'][-1:])
+        sender, recipients, mail = smtp.wait(1)[0]
+        self.assertEqual(['fred@example.com'], recipients)
+        self.assertIn('fred are switched on again', mail['Subject'])
+        self.assertIn('(%s)' % '2026-03-01 03:00 UTC', mail.get_content())
+        # The next syncs are ordinary ones: no more mails.
+        gocept.lms.sync.run(T0 + 70 * HOUR)
+        self.assertEqual(1, len(smtp.messages))
+
+    def test_notifications_come_back_only_after_a_whole_sync(self):
+        # The client answers xmlrpc_getAllLinks but does not take the
+        # states: it is not back yet.
+        smtp = gocept.lms.tests.start_smtp_server()
+        fred = self.add_client('fred', ['http://a.example/'])
+        notifications = self.switched_off_by_the_lms(fred, T0)
+        original = gocept.lms.tests.DummyProxy.updateManyStates
+
+        def broken(self, *args):
+            raise OSError('connection reset')
+        gocept.lms.tests.DummyProxy.updateManyStates = broken
+        try:
+            results, failures = gocept.lms.sync.run(T0)
+        finally:
+            gocept.lms.tests.DummyProxy.updateManyStates = original
+        self.assertEqual(['fred'], [f[0] for f in failures])
+        self.assertEqual((False, DISABLED_BY_LMS),
+                         (notifications.enabled, notifications.disabled_by))
+        self.assertEqual([], smtp.messages)
+
+    def test_asked_for_by_name_the_lms_switched_off_client_is_tried(self):
+        gocept.lms.tests.start_smtp_server()
+        fred = self.add_client('fred', ['http://a.example/'])
+        gocept.lms.sync.run(T0)
+        notifications = self.switched_off_by_the_lms(fred, T0 + HOUR)
+        results, failures = gocept.lms.sync.run(T0 + 2 * HOUR,
+                                                only=['fred'])
+        self.assertEqual((['fred'], []),
+                         ([r.client_id for r in results], failures))
+        self.assertTrue(notifications.enabled)
+
+    def test_switched_off_before_the_lms_noted_who_did_it(self):
+        # Databases from before hold only `enabled` and the count: the
+        # LMS switched off a client it had failed to reach, a client that
+        # switched itself off was reachable.
+        fred = self.add_client('fred', ['http://a.example/'])
+        barney = self.add_client('barney', ['http://b.example/'])
+        INotifications(fred).enabled = False
+        INotifications(fred).failed = 20
+        INotifications(barney).enabled = False
+        transaction.commit()
+        self.assertEqual(DISABLED_BY_LMS, INotifications(fred).disabled_by)
+        self.assertEqual(DISABLED_BY_CLIENT,
+                         INotifications(barney).disabled_by)
+        smtp = gocept.lms.tests.start_smtp_server()
+        results, failures = gocept.lms.sync.run(T0)
+        self.assertEqual((['fred'], []),
+                         ([r.client_id for r in results], failures))
+        self.assertTrue(INotifications(fred).enabled)
+        self.assertFalse(INotifications(barney).enabled)
+        mail = smtp.wait(1)[0][2]
+        self.assertIn('(time not recorded)', mail.get_content())
 
     def test_force_syncs_a_client_that_is_not_due_and_is_reset(self):
         fred = self.add_client('fred', ['http://a.example/'])
@@ -294,3 +438,72 @@ class SyncTest(unittest.TestCase):
         finally:
             gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks = original
         self.assertEqual([('fred', 'pw-fred')], calls)
+
+
+class SwitchedOffOverTheAPI(unittest.TestCase):
+    """setClientNotifications tells the syncer whose choice it was."""
+
+    layer = gocept.lms.tests.functional_layer
+
+    def setUp(self):
+        self.lms = LMSFixture().setUp()
+        self.password = self.lms.register_client('fred')
+        self.api = self.lms.proxy()
+        self.xmlrpc = gocept.lms.tests.install_xmlrpcdummy()
+
+    def tearDown(self):
+        self.api('close')()
+        transaction.abort()
+        self.lms.tearDown()
+        gocept.lms.tests.doctest_teardown()
+
+    def notifications(self):
+        """Fred's notifications, as the web server committed them."""
+        transaction.begin()
+        site = self.layer.getRootFolder()['lms']
+        zope.component.hooks.setSite(site)
+        return INotifications(
+            zope.component.getUtility(IClientProvider)['fred'])
+
+    def test_a_client_that_switched_off_itself_is_left_alone(self):
+        self.assertTrue(
+            self.api.setClientNotifications('fred', self.password, False))
+        notifications = self.notifications()
+        self.assertEqual((False, DISABLED_BY_CLIENT),
+                         (notifications.enabled, notifications.disabled_by))
+        disabled_at = notifications.disabled_at
+        self.assertIsNotNone(disabled_at)
+        # Saying it again does not move the time it was switched off.
+        self.api.setClientNotifications('fred', self.password, False)
+        self.assertEqual(disabled_at, self.notifications().disabled_at)
+        for days in (1, 2, 30):
+            self.assertEqual(
+                ([], []), gocept.lms.sync.run(T0 + days * 24 * HOUR))
+        self.assertEqual([], self.xmlrpc.log)
+
+    def test_switching_off_what_the_lms_switched_off(self):
+        # The client's own choice wins over the LMS's: left alone.
+        notifications = self.notifications()
+        notifications.failed = 20
+        notifications.switch_off(DISABLED_BY_LMS, T0)
+        transaction.commit()
+        self.api.setClientNotifications('fred', self.password, False)
+        notifications = self.notifications()
+        self.assertEqual(DISABLED_BY_CLIENT, notifications.disabled_by)
+        self.assertEqual(([], []), gocept.lms.sync.run(T0 + 48 * HOUR))
+        self.assertEqual([], self.xmlrpc.log)
+
+    def test_switching_on_forgets_the_failures(self):
+        notifications = self.notifications()
+        notifications.failed = 20
+        notifications.failing_since = T0 - 24 * HOUR
+        notifications.switch_off(DISABLED_BY_LMS, T0)
+        transaction.commit()
+        self.assertTrue(
+            self.api.setClientNotifications('fred', self.password, True))
+        notifications = self.notifications()
+        self.assertEqual(
+            (True, None, 0, None, None),
+            (notifications.enabled, notifications.disabled_by,
+             notifications.failed, notifications.failing_since,
+             notifications.disabled_at))
