@@ -2,6 +2,7 @@
 
     bin/py benchmarks/check_throughput.py [--repeat 3] [--skip-b]
     bin/py benchmarks/check_throughput.py --slow-dns [--repeat 3] [--rate 1]
+        [--slow-hosts 50] [--fragments 0.1]
 
 10,000 URLs over 100 loopback hosts (127.0.1.1 to 127.0.1.100), 10% of
 them 404, served by gocept.lms.checking.tests.server in its own process.
@@ -32,7 +33,11 @@ repetition runs the same layout with every name answering at once, then
 with the slow ones; it reports when the fast names' URLs were done and
 their rate, when the slow names' URLs were, and how long the new URL
 waited for its check (against `check-poll`, the delay a new URL may wait).
-`--rate` sets the politeness (default 0, off).
+`--rate` sets the politeness (default 0, off). `--slow-hosts N` makes
+only the first N of the slow names part of the layout (2 of 152, about
+1%: `--slow-hosts 2`), `--fragments 0.1` gives that share of the URLs a
+#fragment on an HTML page of their own (each costs a GET of the page
+and its parsing).
 
 Only loopback addresses are ever contacted.
 """
@@ -65,12 +70,21 @@ NAME_ADDRESSES = {name: f'127.0.1.{n}' for n, name in enumerate(
     FAST_NAMES + SLOW_NAMES + [NEW_NAME], 1)}
 
 
-def slow_dns_urls(count, port):
-    names = FAST_NAMES + SLOW_NAMES
+def slow_dns_urls(count, port, slow_hosts=SLOW_HOSTS, fragments=0.0):
+    """The --slow-dns layout: the fast names, `slow_hosts` slow ones;
+    with `fragments`, that share of the URLs names a place in an HTML
+    page (each its own page, so each costs a fetch of the page)."""
+    names = FAST_NAMES + SLOW_NAMES[:slow_hosts]
+    every = round(1 / fragments) if fragments else 0
     result = []
     for n in range(count):
         host = names[n % len(names)]
-        path = f'/missing/{n}' if (n // len(names)) % 10 == 9 else f'/ok?{n}'
+        if every and n % every == every // 2:
+            path = f'/page?{n}#top'
+        elif (n // len(names)) % 10 == 9:
+            path = f'/missing/{n}'
+        else:
+            path = f'/ok?{n}'
         result.append(f'http://{host}:{port}{path}')
     return result
 
@@ -138,9 +152,13 @@ def role_setup_db(args):
     zope.component.hooks.setSite(site)
     client = gocept.lms.client.Client('bench')
     zope.component.getUtility(IClientProvider).add(client)
-    layout = slow_dns_urls if args.slow_dns else urls
+    if args.slow_dns:
+        layout = slow_dns_urls(args.count, args.port, args.slow_hosts,
+                               args.fragments)
+    else:
+        layout = urls(args.count, args.port)
     client.register_urls(zope.component.getUtility(IURLProvider).add_multiple(
-        layout(args.count, args.port)))
+        layout))
     transaction.commit()
     zope.component.hooks.setSite(None)
     connection.close()
@@ -197,8 +215,8 @@ def role_checker_slow_dns(args):
     import gocept.lms.settings
     from gocept.lms.checking.guard import StaticResolver
     db = open_lms(args.conf)
-    delays = {name: args.slow_delay for name in SLOW_NAMES} if args.slow \
-        else {}
+    delays = {name: args.slow_delay
+              for name in SLOW_NAMES[:args.slow_hosts]} if args.slow else {}
     resolver = StaticResolver(NAME_ADDRESSES, delays)
     finished = {}
     a_third = asyncio.Event()
@@ -280,7 +298,9 @@ def contestant(role, args, rate=0):
     if getattr(args, 'conf', None):
         cmd += ['--conf', args.conf]
     if args.slow_dns:
-        cmd += ['--slow-dns', '--slow-delay', str(args.slow_delay)]
+        cmd += ['--slow-dns', '--slow-delay', str(args.slow_delay),
+                '--slow-hosts', str(args.slow_hosts),
+                '--fragments', str(args.fragments)]
         if args.slow:
             cmd += ['--slow']
     wall, rss, out = measure(cmd, env=child_env())
@@ -396,7 +416,7 @@ def slow_dns(args):
 
 def print_slow_dns(rounds, args):
     print(f'Run --slow-dns: {args.count} URLs over {len(FAST_NAMES)} names '
-          f'answering at once and {SLOW_HOSTS} answering after '
+          f'answering at once and {args.slow_hosts} answering after '
           f'{args.slow_delay:g} s; bin/checker with ZEO writes, '
           f'{CONCURRENCY} in flight, per-host rate {args.rate:g} '
           f'({"off" if not args.rate else "on"}); a URL registered when '
@@ -466,6 +486,12 @@ def main():
     parser.add_argument('--slow-dns', action='store_true',
                         help='the run with slow names (alone)')
     parser.add_argument('--slow-delay', type=float, default=5.0)
+    parser.add_argument('--slow-hosts', type=int, default=SLOW_HOSTS,
+                        help='how many of the names are slow (at most %d)'
+                        % SLOW_HOSTS)
+    parser.add_argument('--fragments', type=float, default=0.0,
+                        help='share of URLs with a #fragment in an HTML '
+                             'page (--slow-dns only)')
     parser.add_argument('--slow', action='store_true',
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
