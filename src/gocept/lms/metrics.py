@@ -262,7 +262,8 @@ class Metrics:
                lambda n, s: bool(n.enabled))
         family('lms_client_notification_failures',
                'Failed pushes to the client in a row (notifications are '
-               'switched off at notify-max-failures).',
+               'switched off after notify-max-failures that span '
+               'notify-failure-hours).',
                lambda n, s: n.failed)
         family('lms_client_seconds_since_notification',
                'Seconds since the last successful push to the client '
