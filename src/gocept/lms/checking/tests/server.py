@@ -181,7 +181,7 @@ class LocalHTTPServer:
             if head:
                 return _response(405, [('Allow', 'GET')], head=True)
             return _OK
-        if path in ('/head404', '/head500'):
+        if path in ('/head404', '/head410', '/head500'):
             # servers that break HEAD, although GET works
             if head:
                 return _response(int(path[5:]), head=True)

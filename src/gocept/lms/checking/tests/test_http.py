@@ -75,7 +75,7 @@ class HTTPTests(helpers.ServerTestCase):
                          [e[2] for e in self.server.requests()])
 
     async def test_head_failure_is_not_believed_when_get_works(self):
-        for path in ('/head404', '/head500'):
+        for path in ('/head404', '/head410', '/head500'):
             outcome = await self.assertOutcome(path, 'http', 200)
             self.assertEqual(
                 f'200 OK; HEAD answered {path[5:]}, GET used',
