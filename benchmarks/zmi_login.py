@@ -26,20 +26,12 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scale  # noqa: E402
+import zmi_pages  # noqa: E402
 import gocept.lms.tests.processes  # noqa: E402
 
 
 ADMIN = ('admin', 'benchmark')
 
-SITE_ZCML = '''\
-<configure xmlns="http://namespaces.zope.org/zope">
-  <include file="{site}" />
-  <principal id="lms.bench.admin" title="Benchmark admin"
-             login="{login}" password_manager="BCRYPT"
-             password="{password}" />
-  <grant role="zope.Manager" principal="lms.bench.admin" />
-</configure>
-'''
 
 
 def get(url):
@@ -63,9 +55,9 @@ def main():
     try:
         site_zcml = os.path.join(tmp, 'site.zcml')
         with open(site_zcml, 'w') as f:
-            f.write(SITE_ZCML.format(
+            f.write(zmi_pages.SITE_ZCML.format(
                 site=os.path.join(scale.CHECKOUT, 'etc', 'site.zcml'),
-                login=ADMIN[0], password=hashed))
+                login=ADMIN[0], password=hashed, manager='BCRYPT'))
         zeo_port = scale.free_port()
         with open(os.path.join(tmp, 'zeo.conf'), 'w') as f:
             f.write(scale.ZEO_CONF.format(

@@ -50,7 +50,7 @@ SITE_ZCML = '''\
 <configure xmlns="http://namespaces.zope.org/zope">
   <include file="{site}" />
   <principal id="lms.bench.admin" title="Benchmark admin"
-             login="{login}" password_manager="Plain Text"
+             login="{login}" password_manager="{manager}"
              password="{password}" />
   <grant role="zope.Manager" principal="lms.bench.admin" />
 </configure>
@@ -144,7 +144,7 @@ def run(args, tmp, processes):
     with open(site_zcml, 'w') as f:
         f.write(SITE_ZCML.format(
             site=os.path.join(scale.CHECKOUT, 'etc', 'site.zcml'),
-            login=ADMIN[0], password=ADMIN[1]))
+            login=ADMIN[0], password=ADMIN[1], manager='Plain Text'))
     with open(os.path.join(tmp, 'zeo.conf'), 'w') as f:
         f.write(scale.ZEO_CONF.format(port=zeo_port, datafs=datafs))
     conf = gocept.lms.tests.processes.write_zope_conf(tmp, zeo_port, {

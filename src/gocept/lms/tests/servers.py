@@ -181,6 +181,22 @@ def password_from(message):
 ADMIN_SECRET = 'test admin secret, not for production'
 
 
+class XMLRPCAssertions:
+    """Assertions on the answers of XML-RPC calls, for TestCases."""
+
+    def assertFault(self, code, call, *args):
+        with self.assertRaises(xmlrpc.client.Fault) as caught:
+            call(*args)
+        self.assertEqual(code, caught.exception.faultCode,
+                         caught.exception.faultString)
+        return caught.exception.faultString
+
+    def assertUnauthorized(self, call, *args):
+        with self.assertRaises(xmlrpc.client.ProtocolError) as caught:
+            call(*args)
+        self.assertEqual(401, caught.exception.errcode)
+
+
 class LMSFixture:
     """What a test of the API over sockets needs: the LMS served on
     127.0.0.1, an admin secret, an SMTP sink for the mails.

@@ -19,9 +19,10 @@ import gocept.lms.api
 import gocept.lms.interfaces
 import gocept.lms.tests
 from gocept.lms.tests.servers import ADMIN_SECRET, LMSFixture
+from gocept.lms.tests.servers import XMLRPCAssertions
 
 
-class APITestCase(unittest.TestCase):
+class APITestCase(XMLRPCAssertions, unittest.TestCase):
 
     layer = gocept.lms.tests.functional_layer
     config = {}
@@ -54,18 +55,6 @@ class APITestCase(unittest.TestCase):
         except Exception:
             result = None
         return response.status, result, data
-
-    def assertFault(self, code, call, *args):
-        with self.assertRaises(xmlrpc.client.Fault) as caught:
-            call(*args)
-        self.assertEqual(code, caught.exception.faultCode,
-                         caught.exception.faultString)
-        return caught.exception.faultString
-
-    def assertUnauthorized(self, call, *args):
-        with self.assertRaises(xmlrpc.client.ProtocolError) as caught:
-            call(*args)
-        self.assertEqual(401, caught.exception.errcode)
 
     def assertStillServing(self):
         self.assertEqual(2, self.api.checkConnection('fred', self.password))

@@ -21,6 +21,7 @@ import gocept.lms.settings
 import gocept.lms.tests
 import gocept.lms.throttle
 from gocept.lms.tests.servers import ADMIN_SECRET, LMSFixture
+from gocept.lms.tests.servers import XMLRPCAssertions
 
 
 ELSEWHERE = '127.0.0.2'
@@ -39,7 +40,7 @@ class FromAddress(xmlrpc.client.Transport):
         return connection
 
 
-class LoginTestCase(unittest.TestCase):
+class LoginTestCase(XMLRPCAssertions, unittest.TestCase):
 
     layer = gocept.lms.tests.functional_layer
     config = {}
@@ -62,18 +63,6 @@ class LoginTestCase(unittest.TestCase):
             transport=FromAddress(address) if address else None)
         self.proxies.append(proxy)
         return proxy
-
-    def assertFault(self, code, call, *args):
-        with self.assertRaises(xmlrpc.client.Fault) as caught:
-            call(*args)
-        self.assertEqual(code, caught.exception.faultCode,
-                         caught.exception.faultString)
-        return caught.exception.faultString
-
-    def assertUnauthorized(self, call, *args):
-        with self.assertRaises(xmlrpc.client.ProtocolError) as caught:
-            call(*args)
-        self.assertEqual(401, caught.exception.errcode)
 
     def assertRetryIn(self, seconds, text):
         """`text` asks to try again in at most `seconds` seconds."""
