@@ -123,12 +123,12 @@ class MeasuredChecker(gocept.lms.checking.engine.Checker):
         super().__init__(*args, **kw)
         self.stats = stats
 
-    async def check(self, url, history=None, key=None, prepaid_host=None):
+    async def check(self, url, history=None, key=None, ticket=None):
         stats = self.stats
         stats.in_flight += 1
         start = time.monotonic()
         try:
-            result = await super().check(url, history, key, prepaid_host)
+            result = await super().check(url, history, key, ticket)
         finally:
             stats.in_flight -= 1
         stats.observe(time.monotonic() - start, result.state)

@@ -28,7 +28,11 @@ name and every address the name resolves to: names that resolve to the
 same address (virtual hosts, a CDN's edge) share that address's rate. URLs
 are handed to the workers host by host in the order their host becomes
 free, so a worker never sits on a URL whose host is busy while other hosts
-could be served.
+could be served. A check's later requests to a host (a GET that confirms a
+failed HEAD, a redirect hop) wait for that host's next slot; the worker
+waiting for it steps aside meanwhile and another takes its place
+(`_Workers`), so `concurrency` counts the checks at work, not the ones
+asleep until their host is free again.
 """
 
 import asyncio
@@ -228,12 +232,6 @@ class Pacer:
         for k in keys:
             free[k] = max(free.get(k, 0.0), now + self.interval)
 
-    async def acquire(self, keys):
-        loop = asyncio.get_running_loop()
-        wait = self.reserve(keys, loop.time())
-        if wait > 0:
-            await asyncio.sleep(wait)
-
 
 def pacing_keys(host, addresses):
     """The keys a request to `host` at `addresses` is paced by."""
@@ -357,23 +355,24 @@ class Checker:
             keys = self.known_keys(host) or (host,)
         return keys
 
-    def _pace(self, prepaid):
+    def _pace(self, ticket):
         if self.pacer is None:
             return NO_PACING
-        return _CheckPacing(self, prepaid)
+        return _CheckPacing(self, ticket)
 
-    async def outcome(self, url, prepaid=None):
+    async def outcome(self, url, ticket=None):
         """What checking `url` yields on the wire (`policy.Outcome`).
 
-        `prepaid` is ``(host, keys)`` when the dispatcher already took the
-        first request's pacing slot.
+        `ticket` (a `Ticket`) comes from the dispatcher of `check_many`:
+        the first request's pacing slot it took already, and how to wait
+        for a later slot.
         """
         await self.open()
         s = self.settings
         if not isinstance(url, str):
             return policy.Outcome(policy.KIND_INVALID, 'URL is not a string')
         scheme = url.split(':', 1)[0].lower() if ':' in url else ''
-        pace = self._pace(prepaid)
+        pace = self._pace(ticket)
         if scheme in ('http', 'https'):
             return await check_http(
                 self.session, url, s, self.address_policy, pace,
@@ -389,10 +388,10 @@ class Checker:
         return policy.Outcome(policy.KIND_UNSUPPORTED,
                               f'unsupported protocol: {scheme[:20]}')
 
-    async def check(self, url, history=None, key=None, prepaid=None):
+    async def check(self, url, history=None, key=None, ticket=None):
         """Check one URL and apply the policy; return a `Result`."""
         try:
-            outcome = await self.outcome(url, prepaid)
+            outcome = await self.outcome(url, ticket)
         except asyncio.CancelledError:
             raise
         except Exception as e:
@@ -431,51 +430,109 @@ class Checker:
 
         async def worker():
             try:
-                while True:
+                while not workers.surplus():
                     got = await feed.next()
                     if got is None:
                         return
-                    (key, url, history), prepaid = got
+                    (key, url, history), slot = got
                     try:
-                        result = await self.check(url, history, key, prepaid)
+                        result = await self.check(
+                            url, history, key, Ticket(slot, workers.park))
                     finally:
                         feed.finished()
                     results.put_nowait(result)
             finally:
                 results.put_nowait(done)
 
-        n = self.settings.concurrency
-        workers = []
+        workers = _Workers(self.settings.concurrency, worker)
         try:
             feed.add(items)
-            workers = [asyncio.ensure_future(worker()) for _ in range(n)]
+            workers.fill()
             finished = 0
-            while finished < n:
+            while finished < len(workers.started):
                 result = await results.get()
                 if result is done:
                     finished += 1
                     continue
                 yield result
-            for w in workers:
+            for w in workers.started:
                 # re-raise a worker's unexpected failure
                 w.result()
         finally:
-            for w in workers:
+            for w in workers.started:
                 w.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(*workers.started, return_exceptions=True)
             await feed.close()
+
+
+class Ticket(collections.namedtuple('Ticket', 'slot park')):
+    """What a worker of `check_many` gets with its item.
+
+    slot
+        ``(host, keys)`` of the first request, whose pacing slot the
+        dispatcher took already, or None
+    park
+        ``await park(seconds)`` waits for a later request's slot without
+        holding a work slot meanwhile (`_Workers.park`)
+    """
+
+    __slots__ = ()
+
+
+class _Workers:
+    """The workers of one `check_many`: `size` of them at work.
+
+    A worker that waits for its host's next slot in the middle of a check
+    (`park`) does not count: another one starts, so that other hosts are
+    served meanwhile. When it wakes, the first worker to finish an item
+    while more than `size` are at work stops (`surplus`). Without this, a
+    round in which many hosts need a second request at about the same
+    time (every tenth URL broken, each failed HEAD confirmed by GET) has
+    all workers asleep for a second while other hosts' slots pass unused.
+    """
+
+    def __init__(self, size, run):
+        self.size = size
+        self.run = run
+        self.started = []
+        self.running = 0    # started and not finished
+        self.parked = 0
+
+    def fill(self):
+        while self.running - self.parked < self.size:
+            self.running += 1
+            task = asyncio.ensure_future(self.run())
+            task.add_done_callback(self._ended)
+            self.started.append(task)
+
+    def _ended(self, task):
+        self.running -= 1
+
+    def surplus(self):
+        return self.running - self.parked > self.size
+
+    async def park(self, seconds):
+        self.parked += 1
+        try:
+            self.fill()
+            await asyncio.sleep(seconds)
+        finally:
+            self.parked -= 1
 
 
 class _CheckPacing:
     """Pacing for one check. The dispatcher may have taken the slot of
-    its first request already (`prepaid`: that request's host and keys)."""
+    its first request already (the `Ticket`'s slot)."""
 
-    def __init__(self, checker, prepaid):
+    def __init__(self, checker, ticket):
         self.checker = checker
         self.keys = {}
         self.prepaid = None
-        if prepaid is not None:
-            self.prepaid, self.keys[prepaid[0]] = prepaid
+        self.sleep = asyncio.sleep
+        if ticket is not None:
+            self.sleep = ticket.park
+            if ticket.slot is not None:
+                self.prepaid, self.keys[ticket.slot[0]] = ticket.slot
 
     async def wait(self, host):
         if host == self.prepaid:
@@ -485,7 +542,10 @@ class _CheckPacing:
         if keys is None:
             # a redirect to another host: its addresses count as well
             keys = self.keys[host] = await self.checker.pacing_keys(host)
-        await self.checker.pacer.acquire(keys)
+        pacer = self.checker.pacer
+        wait = pacer.reserve(keys, asyncio.get_running_loop().time())
+        if wait > 0:
+            await self.sleep(wait)
 
     def done(self, host):
         self.checker.pacer.done(self.keys.get(host, (host,)),

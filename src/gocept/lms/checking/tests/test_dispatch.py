@@ -178,3 +178,40 @@ class MoreTests(helpers.ServerTestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class ParkedCheckTests(unittest.IsolatedAsyncioTestCase):
+    """A check that waits for its host's next slot in the middle (here:
+    the GET that confirms a failed HEAD) holds no work slot meanwhile."""
+
+    async def asyncSetUp(self):
+        self.server = await helpers.LocalHTTPServer(
+            ['127.0.1.1', '127.0.1.2']).start()
+
+    async def asyncTearDown(self):
+        await self.server.stop()
+
+    async def test_other_hosts_are_served_while_a_check_waits(self):
+        broken_head = self.server.url('/head404', '127.0.1.1')
+        items = [('confirmed', broken_head, None)] + [
+            (n, self.server.url(f'/ok?{n}', '127.0.1.2'), None)
+            for n in range(3)]
+        # one work slot; the URL whose HEAD fails comes first
+        checker = engine.Checker(
+            helpers.settings(concurrency=1, per_host_rate=1))
+        async with checker:
+            states = {r.key: r.state async for r in checker.check_many(items)}
+        self.assertEqual({'confirmed': 'ok', 0: 'ok', 1: 'ok', 2: 'ok'},
+                         states)
+        order = [(host, method, target)
+                 for _, host, method, target, _ in self.server.log]
+        self.assertEqual(('127.0.1.1', 'HEAD', '/head404'), order[0])
+        confirming = order.index(('127.0.1.1', 'GET', '/head404'))
+        # While the first check slept until its host's next slot, the
+        # other host's first URL was checked; with the work slot held
+        # through the wait, the GET would have been the second request.
+        self.assertEqual('127.0.1.2', order[1][0])
+        self.assertGreater(confirming, 1)
+        # and the one host still saw its requests an interval apart
+        times = [t for t, host, *_ in self.server.log if host == '127.0.1.1']
+        self.assertGreaterEqual(times[1] - times[0], 1.0)
