@@ -501,12 +501,16 @@ class _Workers:
     def fill(self):
         while self.running - self.parked < self.size:
             self.running += 1
-            task = asyncio.ensure_future(self.run())
-            task.add_done_callback(self._ended)
-            self.started.append(task)
+            self.started.append(asyncio.ensure_future(self._run()))
 
-    def _ended(self, task):
-        self.running -= 1
+    async def _run(self):
+        try:
+            await self.run()
+        finally:
+            # At once, not in a done callback: a worker that sees a
+            # surplus and stops must be gone before the next one looks,
+            # or both stop and leave work behind.
+            self.running -= 1
 
     def surplus(self):
         return self.running - self.parked > self.size

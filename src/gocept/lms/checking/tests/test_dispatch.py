@@ -215,3 +215,31 @@ class ParkedCheckTests(unittest.IsolatedAsyncioTestCase):
         # and the one host still saw its requests an interval apart
         times = [t for t, host, *_ in self.server.log if host == '127.0.1.1']
         self.assertGreaterEqual(times[1] - times[0], 1.0)
+
+    async def test_of_two_surplus_workers_one_stops(self):
+        # One worker came back from its wait while the other stood in
+        # for it: two at work where one is wanted. Both look at the same
+        # moment; one stops, the other goes on with the work.
+        stopped = []
+        go, stay = asyncio.Event(), asyncio.Event()
+
+        async def run():
+            if len(workers.started) == 1:
+                await workers.park(0.01)    # its stand-in starts
+            await go.wait()
+            if workers.surplus():
+                stopped.append(True)
+                return
+            await stay.wait()
+
+        workers = engine._Workers(1, run)
+        workers.fill()
+        await asyncio.sleep(0.05)
+        self.assertEqual((2, 0), (workers.running, workers.parked))
+        go.set()
+        await asyncio.sleep(0.01)
+        self.assertEqual([True], stopped)
+        self.assertEqual(1, workers.running)
+        stay.set()
+        await asyncio.gather(*workers.started)
+        self.assertEqual(0, workers.running)
