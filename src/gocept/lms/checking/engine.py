@@ -107,6 +107,9 @@ class CheckerSettings(policy.PolicySettings):
     check_fragments: bool = True
     #: bytes of a page read at most to find a fragment's anchor
     anchor_body_cap: int = 524288
+    #: with per_host_rate set: seconds for which a host whose HEAD answer
+    #: failed is asked with GET straight away (0: always HEAD first)
+    get_first_for: float = 600.0
 
     def __post_init__(self):
         # Validate early: a bad CIDR should fail at start, not mid-batch.
@@ -118,6 +121,8 @@ class CheckerSettings(policy.PolicySettings):
             raise ValueError('per_host_rate must not be negative')
         if self.dns_timeout <= 0:
             raise ValueError('dns_timeout must be positive')
+        if self.get_first_for < 0:
+            raise ValueError('get_first_for must not be negative')
 
     @classmethod
     def from_dict(cls, mapping, prefix=''):
@@ -233,6 +238,31 @@ class Pacer:
             free[k] = max(free.get(k, 0.0), now + self.interval)
 
 
+class HeadDoubts:
+    """Hosts whose HEAD answers failed lately, to be asked with GET first.
+
+    Under a per-host rate a host's request slots are what a round waits
+    for, and a failed HEAD costs two of them (the GET that confirms it is
+    paced too). Where HEAD failed once, more failures are likely (a site
+    that moved its pages, a server that breaks HEAD), so for `seconds`
+    after a failed HEAD that host's URLs are asked with GET at once: one
+    slot per link, whatever its answer, for a body read up to the cap.
+    """
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self._until = {}
+
+    def doubted(self, host, now):
+        return self._until.get(host, 0.0) > now
+
+    def add(self, host, now):
+        until = self._until
+        until[host] = now + self.seconds
+        if len(until) > 50000:
+            self._until = {h: t for h, t in until.items() if t > now}
+
+
 def pacing_keys(host, addresses):
     """The keys a request to `host` at `addresses` is paced by."""
     return (host,) + tuple(a for a in dict.fromkeys(addresses) if a != host)
@@ -290,6 +320,9 @@ class Checker:
         self.clock = clock
         rate = self.settings.per_host_rate
         self.pacer = Pacer(1.0 / rate) if rate else None
+        self.head_doubts = (
+            HeadDoubts(self.settings.get_first_for)
+            if rate and self.settings.get_first_for else None)
         self.session = None
         self._executor = None
         self.pages = (anchors.PageCache() if self.settings.check_fragments
@@ -554,6 +587,18 @@ class _CheckPacing:
     def done(self, host):
         self.checker.pacer.done(self.keys.get(host, (host,)),
                                 asyncio.get_running_loop().time())
+
+    def first_method(self, host):
+        doubts = self.checker.head_doubts
+        if doubts is not None and doubts.doubted(
+                host, asyncio.get_running_loop().time()):
+            return 'GET'
+        return 'HEAD'
+
+    def head_failed(self, host):
+        doubts = self.checker.head_doubts
+        if doubts is not None:
+            doubts.add(host, asyncio.get_running_loop().time())
 
 
 # How many times `hold` items may wait in all, most of them for their

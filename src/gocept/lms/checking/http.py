@@ -8,7 +8,10 @@ hint, GET decides: servers, CDNs and frameworks that answer HEAD wrongly
 (404, 405, 500 ...) although GET works are common enough, so every HEAD
 answer that is not a success or a redirect (and a connection dropped on
 HEAD) is asked again with GET before it counts. A link that is really gone
-costs two requests per check, and the reason says that GET was used.
+costs two requests per check, and the reason says that GET was used. With
+a per-host rate, where those two requests cost two of the host's slots, a
+host whose HEAD failed is asked with GET straight away for a while
+(`get_first_for`, see `engine.HeadDoubts`); the reason says so.
 
 A URL with a #fragment names a place in a page: the page is fetched with
 GET and must have an element with that id (or an <a name>), within the
@@ -80,11 +83,19 @@ class NoPacing:
     `wait(host)` is awaited before a request to `host`, `done(host)` called
     when its answer (or failure) arrived. The engine's implementation
     spaces requests from the end of the previous one, so that the server
-    sees the gap whatever the network delays.
+    sees the gap whatever the network delays, and remembers the hosts
+    whose HEAD failed (`first_method`, `head_failed`).
     """
 
     async def wait(self, host):
         pass
+
+    def first_method(self, host):
+        """The method of the first request to `host`."""
+        return 'HEAD'
+
+    def head_failed(self, host):
+        """A HEAD request to `host` failed (and is asked again with GET)."""
 
     def done(self, host):
         pass
@@ -251,7 +262,7 @@ async def _fetch(session, current, settings, address_policy, pace,
     start = current
     seen = {current}
     hops = 0
-    method = 'HEAD' if anchor_cap is None else 'GET'
+    method = None if anchor_cap is None else 'GET'
     head_note = ''
     timeout = _timeout(settings)
     while True:
@@ -269,6 +280,10 @@ async def _fetch(session, current, settings, address_policy, pace,
         except guard.Forbidden as e:
             return _with_hops(Outcome(p.KIND_FORBIDDEN, str(e)), hops,
                               current), None
+        if method is None:
+            method = pace.first_method(host.lower())
+            if method == 'GET' and not head_note:
+                head_note = '; GET first, HEAD failed on this host lately'
         await pace.wait(host.lower())
         try:
             resp = await session.request(
@@ -280,6 +295,7 @@ async def _fetch(session, current, settings, address_policy, pace,
                 return Outcome(p.KIND_INVALID, f'invalid URL: {e}'), None
             outcome = _describe_error(e, settings)
             if (method == 'HEAD' and outcome.kind == p.KIND_RESET):
+                pace.head_failed(host.lower())
                 method = 'GET'
                 head_note = '; no answer to HEAD, GET used'
                 continue
@@ -289,6 +305,7 @@ async def _fetch(session, current, settings, address_policy, pace,
         if method == 'HEAD' and not 200 <= status < 400:
             # HEAD is a hint, GET decides.
             resp.release()
+            pace.head_failed(host.lower())
             method = 'GET'
             head_note = f'; HEAD answered {status}, GET used'
             continue
@@ -318,7 +335,7 @@ async def _fetch(session, current, settings, address_policy, pace,
                                f' last to {_short(target)}'), None
             seen.add(target)
             if target.raw_host != current.raw_host and anchor_cap is None:
-                method = 'HEAD'
+                method = None
             current = target
             continue
         text = _status_text(resp)

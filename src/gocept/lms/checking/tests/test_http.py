@@ -7,6 +7,7 @@ import tempfile
 import time
 import unittest
 
+from gocept.lms.checking import engine
 from gocept.lms.checking import policy
 from gocept.lms.checking.engine import Checker
 from gocept.lms.checking.http import parse_retry_after
@@ -281,3 +282,55 @@ class TLSTests(unittest.IsolatedAsyncioTestCase):
         self.assertIn('certificate verify failed', outcome.detail)
         self.assertEqual('temporary unavailable', result.state)
         self.assertEqual(policy.History, type(result.history))
+
+
+class GetFirstTests(helpers.ServerTestCase):
+    """With a per-host rate, a host whose HEAD failed is asked with GET
+    first for a while: one paced request per link instead of two."""
+
+    hosts = ('127.0.1.1', '127.0.1.2')
+
+    def checker_settings(self):
+        return helpers.settings(per_host_rate=50)
+
+    def methods(self, host='127.0.1.1'):
+        return [(e[2], e[3]) for e in self.server.requests(host)]
+
+    async def test_after_a_failed_head_the_host_gets_get(self):
+        outcome = await self.outcome('/notfound')
+        self.assertEqual('404 Not Found; HEAD answered 404, GET used',
+                         outcome.detail)
+        outcome = await self.outcome('/ok')
+        self.assertEqual('200 OK; GET first, HEAD failed on this host lately',
+                         outcome.detail)
+        outcome = await self.outcome('/gone')
+        self.assertEqual(410, outcome.status)
+        self.assertEqual([('HEAD', '/notfound'), ('GET', '/notfound'),
+                          ('GET', '/ok'), ('GET', '/gone')], self.methods())
+        # another host is not doubted
+        await self.outcome(self.server.url('/ok', '127.0.1.2'))
+        self.assertEqual([('HEAD', '/ok')], self.methods('127.0.1.2'))
+
+    async def test_a_server_that_breaks_head_is_doubted_too(self):
+        await self.outcome('/head404')
+        await self.outcome('/ok')
+        self.assertEqual([('HEAD', '/head404'), ('GET', '/head404'),
+                          ('GET', '/ok')], self.methods())
+
+    async def test_switched_off(self):
+        await self.checker.close()
+        self.checker = engine.Checker(
+            helpers.settings(per_host_rate=50, get_first_for=0),
+            resolver=self.resolver)
+        async with self.checker:
+            await self.outcome('/notfound')
+            await self.outcome('/ok')
+        self.assertEqual([('HEAD', '/notfound'), ('GET', '/notfound'),
+                          ('HEAD', '/ok')], self.methods())
+
+    def test_doubts_wear_off(self):
+        doubts = engine.HeadDoubts(600)
+        doubts.add('www.example', 1000.0)
+        self.assertTrue(doubts.doubted('www.example', 1599.0))
+        self.assertFalse(doubts.doubted('www.example', 1600.0))
+        self.assertFalse(doubts.doubted('other.example', 1000.0))
