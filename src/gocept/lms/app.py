@@ -31,7 +31,7 @@ import gocept.lms.client
 import gocept.lms.conflicts
 import gocept.lms.interfaces
 import gocept.lms.journal
-import gocept.lms.metrics
+import gocept.lms.statecounts
 import gocept.lms.recent
 import gocept.lms.schedule
 import gocept.lms.settings
@@ -50,7 +50,7 @@ UTILITIES = (
     ('schedule', gocept.lms.interfaces.ISchedule,
      gocept.lms.schedule.Schedule),
     ('state-counts', gocept.lms.interfaces.IStateCounts,
-     gocept.lms.metrics.StateCounts),
+     gocept.lms.statecounts.StateCounts),
     ('changes', gocept.lms.interfaces.IChangeJournal,
      gocept.lms.journal.ChangeJournal),
     ('url-search', gocept.lms.interfaces.IURLSearch,
