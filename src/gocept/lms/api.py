@@ -30,6 +30,7 @@ import zope.component
 import zope.publisher.xmlrpc
 
 import gocept.lms.client
+import gocept.lms.clock
 import gocept.lms.db
 import gocept.lms.interfaces
 import gocept.lms.mail
@@ -476,10 +477,9 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
         if enabled:
             notifications.switch_on()
         else:
-            import gocept.lms.notify
             notifications.switch_off(
                 gocept.lms.interfaces.DISABLED_BY_CLIENT,
-                gocept.lms.notify.utcnow())
+                gocept.lms.clock.utcnow())
         return True
 
     def forceSynchronization(self, client_id, password):

@@ -8,7 +8,7 @@ Only bin/web (and the tests) create anything at start: the root folder and
 its utilities (zope.app.appsetup), the schema generations
 (zope.generations) and the LMS site (`bootstrap` below), all subscribers
 of the events `bootstrap_database` fires. The workers only read at start:
-they wait until the site is there (`site_missing`, scripts.py).
+they wait until the site is there (`site_missing`, used by scripts/).
 """
 
 import logging

@@ -38,7 +38,9 @@ import zope.interface
 
 import gocept.lms.backoff
 import gocept.lms.callback
+import gocept.lms.clock
 import gocept.lms.db
+import gocept.lms.failures
 import gocept.lms.interfaces
 import gocept.lms.journal
 import gocept.lms.settings
@@ -49,10 +51,6 @@ from gocept.lms.interfaces import IURLProvider
 
 log = logging.getLogger(__name__)
 
-
-
-def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 @zope.interface.implementer(gocept.lms.interfaces.INotificationsDisabledEvent)
@@ -146,7 +144,7 @@ class Notifier:
 
     def push(self, site_name, client_id, now=None):
         """Push one client's pending changes; return the number sent."""
-        now = now or utcnow()
+        now = now or gocept.lms.clock.utcnow()
 
         def read(clients):
             client = clients.get(client_id)
@@ -217,8 +215,8 @@ class Notifier:
         if not notifications.failed or notifications.failing_since is None:
             notifications.failing_since = now
         notifications.failed += 1
-        text = '%s: %s' % (type(error).__name__, error)
-        notifications.last_error = text[:500]
+        text = gocept.lms.failures.describe(error)
+        notifications.last_error = text
         log.warning('%s: push failed (%d in a row): %s',
                     client.id, notifications.failed, text)
         settings = self.settings
@@ -237,7 +235,7 @@ class Notifier:
 
     def run_once(self, now=None, workers=None):
         """Push to every due client; return {client id: states sent}."""
-        now = now or utcnow()
+        now = now or gocept.lms.clock.utcnow()
         sites = gocept.lms.db.lms_site_names(self.db)
         for site in sites:
             self.distribute(site)

@@ -19,7 +19,9 @@ from ZODB.POSException import ConflictError
 
 import gocept.lms.backoff
 import gocept.lms.callback
+import gocept.lms.clock
 import gocept.lms.db
+import gocept.lms.failures
 import gocept.lms.interfaces
 import gocept.lms.notify
 import gocept.lms.settings
@@ -28,10 +30,6 @@ from gocept.lms.interfaces import INotifications, ISynchronization
 
 
 log = logging.getLogger(__name__)
-
-
-def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 class SyncError(Exception):
@@ -98,23 +96,18 @@ class Synchronization(zope.container.contained.Contained,
 
     def sync(self, now=None):
         """See ISynchronization: sync this client at once, in steps."""
-        return ClientSync(self.client.id, now or utcnow()).run()
+        return ClientSync(self.client.id, now or gocept.lms.clock.utcnow()).run()
 
     def record_failure(self, now, error):
         self.last_attempt = now
         self.failures += 1
-        self.last_error = describe(error)
+        self.last_error = gocept.lms.failures.describe(error)
 
 
 # The annotation key (monitoring prefetches the states by it).
 SYNCHRONIZATION_KEY = 'gocept.lms.synchronization'
 synchronization = zope.annotation.factory(
     Synchronization, SYNCHRONIZATION_KEY)
-
-
-def describe(error):
-    text = '%s: %s' % (type(error).__name__, error)
-    return text[:500]
 
 
 # How many URLs one reconciling transaction handles: what a conflict
@@ -266,7 +259,7 @@ def run(now=None, force_all=False, only=None, attempts=None):
     is retried on its own; a client that fails is recorded as failed and
     the others carry on.
     """
-    now = now or utcnow()
+    now = now or gocept.lms.clock.utcnow()
     transaction.commit()
     clients = zope.component.getUtility(IClientProvider)
     results, failures = [], []
@@ -283,9 +276,9 @@ def run(now=None, force_all=False, only=None, attempts=None):
             continue  # removed while we were busy with it
         except Exception as error:
             transaction.abort()
-            failures.append((client_id, describe(error)))
+            failures.append((client_id, gocept.lms.failures.describe(error)))
             log.error('%s: sync failed after %.1f s: %s', client_id,
-                      time.monotonic() - started, describe(error),
+                      time.monotonic() - started, gocept.lms.failures.describe(error),
                       exc_info=not isinstance(error, EXPECTED_ERRORS))
             _record_failure(client_id, now, error)
         else:
@@ -325,7 +318,7 @@ def _switch_back_on(client_id, now, attempts):
     except Exception as error:
         # The next day's sync tries again; the other clients carry on.
         log.error('%s: could not switch notifications back on: %s',
-                  client_id, describe(error),
+                  client_id, gocept.lms.failures.describe(error),
                   exc_info=not isinstance(error, EXPECTED_ERRORS))
 
 

@@ -23,7 +23,6 @@ import xmlrpc.client
 import xmlrpc.server
 
 import aiohttp.web
-import ZConfig
 
 import gocept.lms.scripts
 import gocept.lms.settings
@@ -175,11 +174,7 @@ def main(argv=None):
     parser.add_argument('--keep', action='store_true',
                         help='leave the demo client registered')
     args = parser.parse_args(argv)
-    try:
-        gocept.lms.scripts.read_configuration(args.config)
-    except (ZConfig.ConfigurationError, OSError, ValueError) as e:
-        print('lms-demo: cannot read the configuration: %s'
-              % ' '.join(str(e).splitlines()), file=sys.stderr)
+    if not gocept.lms.scripts.configure('lms-demo', args.config):
         return gocept.lms.scripts.EXIT_CONFIG
     settings = gocept.lms.settings.get()
     try:
