@@ -312,7 +312,7 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
                 'or unregisterClient the old one first.' % client_id)
         client = gocept.lms.client.Client(client_id)
         password = gocept.lms.secrets.generate_password()
-        client.password = password
+        client.set_password(password, self.settings.secret_key_file)
         client.callback = callback_url
         client.contact_name = contact_name.strip()
         client.contact_email = contact_email

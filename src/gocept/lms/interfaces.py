@@ -325,8 +325,6 @@ class IClient(zope.location.interfaces.IContained):
 
     id = zope.schema.ASCIILine(title='Client id')
 
-    password = zope.interface.Attribute(
-        'Write-only: setting it stores a salted hash; use check_password.')
 
     contact_name = zope.schema.TextLine(title='Contact name', default='')
 
@@ -341,6 +339,11 @@ class IClient(zope.location.interfaces.IContained):
     url_ids = zope.interface.Attribute(
         'The integer keys of those URLs, a BTrees set (read-only).')
 
+    def set_password(password, key_file):
+        """Store a salted hash of `password` and a copy sealed with the
+        key in `key_file` (`secret-key-file`); the plain text is not
+        kept."""
+
     def check_password(password):
         """Compare `password` with the stored hash in constant time."""
 
@@ -352,18 +355,10 @@ class IClient(zope.location.interfaces.IContained):
         """Unsubscribe from the IURL objects `urls`. URLs that no client
         subscribes to afterwards are removed from the URL provider."""
 
-    def remote_urls():
-        """Ask the client (over XML-RPC) for all URLs it holds.
-
-        Returns the raw list, duplicates and junk included.
-        """
-
-    def notify(urls):
-        """Send the states of the IURL objects `urls` to the client, in
-        batches of bounded size."""
-
-    def notify_all():
-        """Send the states of all subscribed URLs to the client."""
+    def callback_password(key_file):
+        """The client's password in plain text, for the calls to its
+        callback (the protocol sends it along); unsealed with the key in
+        `key_file` (`secret-key-file`). None for a client without one."""
 
 
 class IClientProvider(zope.interface.common.mapping.IEnumerableMapping):
@@ -397,8 +392,9 @@ class ISynchronization(zope.interface.Interface):
     last_error = zope.schema.TextLine(
         title='Why the last attempt failed', required=False)
 
-    def due(now):
-        """Whether the syncer should sync the client at `now`.
+    def due(now, settings):
+        """Whether the syncer should sync the client at `now`, with the
+        `ISettings` of the syncer.
 
         Once per `sync-interval`; after failed syncs sooner, `sync-retry`
         minutes doubling up to the interval, at any count of failures. A
@@ -406,8 +402,9 @@ class ISynchronization(zope.interface.Interface):
         interval, failed or not: its sync is the try whether it is back.
         """
 
-    def sync(now=None):
-        """Synchronize the client now; return an `ISyncResult`.
+    def sync(settings, now=None):
+        """Synchronize the client now with the `ISettings` of the calling
+        process; return an `ISyncResult`.
 
         Raises on failure without changing the client's URLs; the caller
         aborts the transaction and calls `record_failure`.
@@ -534,8 +531,10 @@ class ICallbackTransport(zope.interface.Interface):
     """Opens XML-RPC connections to client callbacks (a utility; tests
     replace it with a recording dummy)."""
 
-    def connect(url):
-        """Return an `xmlrpc.client.ServerProxy`-like object for `url`."""
+    def connect(url, timeout):
+        """Return an `xmlrpc.client.ServerProxy`-like object for `url`
+        whose calls give up after `timeout` seconds without progress
+        (`callback-timeout`)."""
 
 
 class ISettings(zope.interface.Interface):

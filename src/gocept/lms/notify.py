@@ -155,7 +155,8 @@ class Notifier:
             snapshot = dict(notifications.pending.items())
             return (snapshot,
                     notifications.pending.keys_to_send(snapshot, client),
-                    client.callback, client.callback_password())
+                    client.callback,
+                    client.callback_password(self.settings.secret_key_file))
         read = self._retrying(site_name, read)
         if not read or not read[0]:
             return 0
@@ -181,7 +182,9 @@ class Notifier:
                 transport = zope.component.getUtility(
                     gocept.lms.interfaces.ICallbackTransport)
                 sent = gocept.lms.callback.send_states(
-                    transport.connect(callback), client_id, password, keys,
+                    transport.connect(
+                        callback, self.settings.callback_timeout),
+                    client_id, password, keys,
                     rows, self.settings.callback_batch_size)
         except Exception as e:
             error = e

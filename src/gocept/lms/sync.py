@@ -74,10 +74,9 @@ class Synchronization(zope.container.contained.Contained,
     def client(self):
         return self.__parent__
 
-    def due(self, now):
+    def due(self, now, settings):
         if self.force:
             return True
-        settings = gocept.lms.settings.get()
         interval = datetime.timedelta(hours=settings.sync_interval)
         if self.last_attempt is not None:
             if (INotifications(self.client).disabled_by
@@ -94,9 +93,10 @@ class Synchronization(zope.container.contained.Contained,
                     interval)
         return self.last is None or now - self.last >= interval
 
-    def sync(self, now=None):
+    def sync(self, settings, now=None):
         """See ISynchronization: sync this client at once, in steps."""
-        return ClientSync(self.client.id, now or gocept.lms.clock.utcnow()).run()
+        return ClientSync(self.client.id, now or gocept.lms.clock.utcnow(),
+                          settings).run()
 
     def record_failure(self, now, error):
         self.last_attempt = now
@@ -132,9 +132,10 @@ class ClientSync:
     registers over the API while its sync runs is kept.
     """
 
-    def __init__(self, client_id, now, attempts=None):
+    def __init__(self, client_id, now, settings, attempts=None):
         self.client_id = client_id
         self.now = now
+        self.settings = settings
         self.attempts = attempts
 
     def _step(self, work):
@@ -153,7 +154,8 @@ class ClientSync:
         callback, password, before, known = self._step(self._prepare)
         transport = zope.component.getUtility(
             gocept.lms.interfaces.ICallbackTransport)
-        remote = transport.connect(callback).xmlrpc_getAllLinks(
+        remote = transport.connect(
+            callback, self.settings.callback_timeout).xmlrpc_getAllLinks(
             self.client_id, password)
         if not isinstance(remote, (list, tuple)):
             raise SyncError('xmlrpc_getAllLinks answered %s, not a list'
@@ -193,7 +195,9 @@ class ClientSync:
         keys.update(client.url_ids)
         provider = zope.component.getUtility(IURLProvider)
         known = {url: key for key, url in provider.strings(keys)}
-        return client.callback, client.callback_password(), keys, known
+        return (client.callback,
+                client.callback_password(self.settings.secret_key_file),
+                keys, known)
 
     def _add(self, urls):
         client = self._client()
@@ -226,10 +230,11 @@ class ClientSync:
         # URLs not checked yet stay pending: their first state is news.
         unknown = set()
         sent = gocept.lms.callback.send_states(
-            transport.connect(callback), self.client_id, password, keys,
+            transport.connect(callback, self.settings.callback_timeout),
+            self.client_id, password, keys,
             lambda some: self._step(
                 lambda: list(provider.state_rows(some, unknown))),
-            gocept.lms.settings.get().callback_batch_size)
+            self.settings.callback_batch_size)
         return sent, {key: when for key, when in pending.items()
                       if key not in unknown}
 
@@ -249,7 +254,8 @@ class ClientGone(Exception):
     """The client was removed while it was synced."""
 
 
-def run(now=None, force_all=False, only=None, attempts=None):
+def run(now=None, force_all=False, only=None, attempts=None,
+        settings=None):
     """Sync every due client of the current site.
 
     Returns `(results, failures)`: the ISyncResult of each synced client and
@@ -257,9 +263,11 @@ def run(now=None, force_all=False, only=None, attempts=None):
     transactions of its own (see ClientSync); whatever the caller changed
     before is committed first. A step that conflicts with another process
     is retried on its own; a client that fails is recorded as failed and
-    the others carry on.
+    the others carry on. `settings` are the process's (by default those
+    of etc/zope.conf).
     """
     now = now or gocept.lms.clock.utcnow()
+    settings = settings or gocept.lms.settings.get()
     transaction.commit()
     clients = zope.component.getUtility(IClientProvider)
     results, failures = [], []
@@ -268,17 +276,18 @@ def run(now=None, force_all=False, only=None, attempts=None):
         try:
             if not gocept.lms.db.retrying(
                     transaction.manager,
-                    lambda: _due(client_id, now, force_all, only),
+                    lambda: _due(client_id, now, force_all, only, settings),
                     attempts, 'sync'):
                 continue
-            result = ClientSync(client_id, now, attempts).run()
+            result = ClientSync(client_id, now, settings, attempts).run()
         except ClientGone:
             continue  # removed while we were busy with it
         except Exception as error:
             transaction.abort()
-            failures.append((client_id, gocept.lms.failures.describe(error)))
+            text = gocept.lms.failures.describe(error)
+            failures.append((client_id, text))
             log.error('%s: sync failed after %.1f s: %s', client_id,
-                      time.monotonic() - started, gocept.lms.failures.describe(error),
+                      time.monotonic() - started, text,
                       exc_info=not isinstance(error, EXPECTED_ERRORS))
             _record_failure(client_id, now, error)
         else:
@@ -288,7 +297,7 @@ def run(now=None, force_all=False, only=None, attempts=None):
     return results, failures
 
 
-def _due(client_id, now, force_all, only):
+def _due(client_id, now, force_all, only, settings):
     client = zope.component.getUtility(IClientProvider).get(client_id)
     if client is None:
         return False
@@ -303,7 +312,8 @@ def _due(client_id, now, force_all, only):
             raise SyncError('notifications are disabled by the client (it '
                             'turns them on with setClientNotifications)')
         return False
-    return force_all or only is not None or ISynchronization(client).due(now)
+    return (force_all or only is not None
+            or ISynchronization(client).due(now, settings))
 
 
 def _switch_back_on(client_id, now, attempts):

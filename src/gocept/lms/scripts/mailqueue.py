@@ -48,7 +48,8 @@ def main(argv=None):
               'directly, there is no queue to process' % args.config,
               file=sys.stderr)
         return gocept.lms.scripts.EXIT_CONFIG
-    processor = gocept.lms.mail.queue_processor(args.interval, max_interval=args.max_interval)
+    processor = gocept.lms.mail.queue_processor(
+        args.interval, max_interval=args.max_interval)
     try:
         failed = processor.run(forever=not args.once)
     except KeyboardInterrupt:

@@ -292,13 +292,15 @@ def add_client(conf, client_id, password, callback):
     import zope.component.hooks
     import gocept.lms.client
     import gocept.lms.scripts
+    import gocept.lms.settings
     from gocept.lms.interfaces import IClientProvider
     db = gocept.lms.scripts.open_database(conf, quiet=True)
     connection = db.open()
     try:
         zope.component.hooks.setSite(connection.root()['Application']['lms'])
         client = gocept.lms.client.Client(client_id)
-        client.password = password
+        client.set_password(
+            password, gocept.lms.settings.get().secret_key_file)
         client.callback = callback
         zope.component.getUtility(IClientProvider).add(client)
         transaction.commit()

@@ -59,7 +59,7 @@ class SyncScriptTest(unittest.TestCase):
         self.servers.append(server)
         tm, site = self.open_site()
         client = gocept.lms.client.Client(id)
-        client.password = 'pw-' + id
+        client.set_password('pw-' + id, gocept.lms.tests.key_file())
         client.callback = server.url
         zope.component.getUtility(IClientProvider).add(client)
         tm.commit()
