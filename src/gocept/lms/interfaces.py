@@ -543,8 +543,8 @@ class ISettings(zope.interface.Interface):
 
     Keys starting with `checker-` configure the checks themselves
     (concurrency, politeness, timeouts, the address allow-list, the state
-    policy); they are documented in `checking/engine.py`
-    (`CheckerSettings`) and `checking/policy.py` (`PolicySettings`).
+    policy); their schemas are `ICheckerSettings` and `IPolicySettings`
+    in `checking/settings.py`.
     """
 
     lms_name = zope.schema.TextLine(

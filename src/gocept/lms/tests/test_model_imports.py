@@ -36,6 +36,10 @@ class ModelImportsTest(unittest.TestCase):
     def test_the_site_model_imports_nothing_of_the_network_side(self):
         self.assertEqual('[]', imported_by('gocept.lms.app'))
 
+    def test_the_settings_import_nothing_of_the_network_side(self):
+        # Every process reads them, the checker's (checker-*) included.
+        self.assertEqual('[]', imported_by('gocept.lms.settings'))
+
     def test_the_probe_sees_the_network_side_where_it_is(self):
         # The checker's own module does import the engine: the probe
         # above would see it.

@@ -6,56 +6,8 @@ import unittest
 import unittest.mock
 
 from gocept.lms.checking import engine, policy
-from gocept.lms.checking.engine import CheckerSettings, Pacer
+from gocept.lms.checking.engine import Pacer
 from gocept.lms.checking.tests import helpers
-
-
-class SettingsTests(unittest.TestCase):
-
-    def test_defaults(self):
-        s = CheckerSettings()
-        self.assertEqual(20, s.concurrency)
-        self.assertEqual(1.0, s.per_host_rate)
-        self.assertEqual((), s.allow_cidrs)
-        self.assertFalse(s.mx_check)
-        self.assertEqual(3600, s.min_interval)
-
-    def test_from_strings(self):
-        s = CheckerSettings.from_dict({
-            'concurrency': '50', 'per-host-rate': '0.5',
-            'connect_timeout': '5', 'read-timeout': '1m',
-            'failure-span': '3d', 'retry-interval': '2h',
-            'allow-cidrs': '127.0.1.0/24, 10.5.0.0/16',
-            'mx-check': 'on', 'user-agent': 'Bot/1 (+mailto:x@example.com)',
-            'lms-name': 'not ours, ignored'})
-        self.assertEqual(50, s.concurrency)
-        self.assertEqual(0.5, s.per_host_rate)
-        self.assertEqual(5.0, s.connect_timeout)
-        self.assertEqual(60.0, s.read_timeout)
-        self.assertEqual(3 * 86400, s.failure_span)
-        self.assertEqual(7200, s.retry_interval)
-        self.assertEqual(('127.0.1.0/24', '10.5.0.0/16'), s.allow_cidrs)
-        self.assertTrue(s.mx_check)
-        self.assertEqual('Bot/1 (+mailto:x@example.com)', s.user_agent)
-
-    def test_prefix_is_strict(self):
-        s = CheckerSettings.from_dict(
-            {'checker-concurrency': '3', 'other': 'x'}, prefix='checker-')
-        self.assertEqual(3, s.concurrency)
-        with self.assertRaises(ValueError):
-            CheckerSettings.from_dict({'checker-concurency': '3'},
-                                      prefix='checker-')
-
-    def test_bad_values(self):
-        for bad in ({'mx-check': 'maybe'}, {'read-timeout': 'soon'},
-                    {'concurrency': '0'}, {'allow-cidrs': 'nonsense'}):
-            with self.subTest(bad=bad):
-                with self.assertRaises(ValueError):
-                    CheckerSettings.from_dict(bad)
-
-    def test_frozen(self):
-        with self.assertRaises(Exception):
-            CheckerSettings().concurrency = 5
 
 
 class PacerTests(unittest.TestCase):
