@@ -179,6 +179,7 @@ class Notifications(zope.container.contained.Contained,
         self.disabled_at = None
 
 
+@zope.interface.implementer(gocept.lms.interfaces.IPendingChanges)
 class PendingChanges(gocept.lms.merging.ChangeMap):
     """URL key -> time of its latest state change, for one client.
 

@@ -41,8 +41,17 @@ class ILMS(zope.interface.Interface):
     """The LMS site.
 
     It is a folder in the ZODB root that is a site (ISite): its local site
-    manager holds
-    the `IClientProvider` and `IURLProvider` utilities.
+    manager holds the utilities everything else finds through the
+    component registry (app.UTILITIES creates them):
+
+    * `IClientProvider`, the clients;
+    * `IURLProvider`, the URLs, their states and the clients of each;
+    * `ISchedule`, when each URL is due for a check;
+    * `IStateCounts`, how many URLs are in each state;
+    * `IChangeJournal`, the state changes the notifier has yet to hand
+      out;
+    * `IURLSearch`, URLs by host or beginning (the admins' pages);
+    * `IRecentChanges`, the latest state changes (the dashboard).
     """
 
     # Everything of an LMS lives in those utilities; the folder itself
@@ -472,10 +481,8 @@ class INotifications(zope.interface.Interface):
         title='Why the last push failed', required=False)
 
     pending = zope.interface.Attribute(
-        'PendingChanges (client.py): the keys of URLs whose state changed '
-        'since the last successful push, mapped to the time of the change '
-        '(microseconds). It merges concurrent changes; past its limit it '
-        'holds one note that everything changed.')
+        'IPendingChanges: the keys of URLs whose state changed since the '
+        'last successful push.')
 
     def switch_off(by, when):
         """Stop the pushes: `by` is DISABLED_BY_LMS or DISABLED_BY_CLIENT,
@@ -484,6 +491,37 @@ class INotifications(zope.interface.Interface):
 
     def switch_on():
         """Push again, and forget the failures and who switched off."""
+
+
+class IPendingChanges(zope.interface.common.mapping.IReadMapping):
+    """One client's changes on their way to it (PendingChanges, client.py):
+    the keys of URLs whose state changed since the last successful push,
+    mapped to the time of the change (microseconds). It merges concurrent
+    changes; past its limit it holds one note that everything changed."""
+
+    def __len__():
+        """How many keys wait."""
+
+    def __iter__():
+        """The keys, in order."""
+
+    def keys():
+        """The keys, in order."""
+
+    def items():
+        """(key, time) pairs, in the order of the keys."""
+
+    def note(key, when):
+        """Note that the state of URL `key` changed at `when`."""
+
+    def keys_to_send(snapshot, client):
+        """The URL keys a push of `snapshot` (a dict read from this map)
+        sends to `client`: those of its URLs that changed, or all of them
+        once everything changed."""
+
+    def remove_unchanged(snapshot):
+        """Remove each key whose time is still the one in `snapshot`;
+        keys changed since then stay. Returns the number removed."""
 
 
 class IChangeJournal(zope.interface.Interface):

@@ -285,6 +285,32 @@ class CallbackServer:
         self.server.server_close()
 
 
+class SilentServer:
+    """A callback that takes connections and never answers: a client whose
+    site hangs. Counts the connections it took."""
+
+    def __init__(self):
+        self.socket = socket.create_server(('127.0.0.1', 0))
+        self.port = self.socket.getsockname()[1]
+        self.url = 'http://127.0.0.1:%d/db/' % self.port
+        self.accepted = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                connection, address = self.socket.accept()
+            except OSError:
+                return  # closed by stop()
+            self.accepted.append(connection)  # held open, never read
+
+    def stop(self):
+        self.socket.close()
+        for connection in self.accepted:
+            connection.close()
+
+
 def add_client(conf, client_id, password, callback):
     """Open the database of `conf` (as the LMS does on first start) and add
     a client to its LMS site; for benchmarks that need one."""

@@ -402,33 +402,68 @@ class SyncTest(unittest.TestCase):
         self.assertEqual(
             {'barney'}, self.urls.get_url('http://s.example/').clients)
 
-    def test_a_client_removed_during_a_run_is_skipped(self):
-        self.add_client('fred', ['http://a.example/'])
-        self.add_client('barney', ['http://b.example/'])
-        original = gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks
+    def remove_elsewhere(self, client_id):
+        """Remove the client as another process does: on a connection of
+        its own, in a transaction of its own, committed at once."""
         db = self.layer.getRootFolder()._p_jar.db()
+        tm = transaction.TransactionManager()
+        connection = db.open(tm)
+        try:
+            with tm:
+                site = connection.root()['Application'][self.site.__name__]
+                site.getSiteManager().getUtility(IClientProvider).remove(
+                    client_id)
+        finally:
+            connection.close()
 
-        def remove_fred(proxy, client_id, password):
-            # barney syncs first (ids are sorted); meanwhile another
-            # process removes fred and commits.
-            if client_id == 'barney':
-                tm = transaction.TransactionManager()
-                with tm:
-                    site = db.open(tm).root()['Application'][
-                        self.site.__name__]
-                    clients = site.getSiteManager().getUtility(
-                        IClientProvider)
-                    if 'fred' in clients:
-                        clients.remove('fred')
-            return original(proxy, client_id, password)
-        gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks = remove_fred
+    def sync_removing(self, client_id, when_fetching):
+        """Run the syncer; another process removes `client_id` while the
+        syncer fetches the list of `when_fetching`."""
+        original = gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks
+        removed = []
+
+        def fetch(proxy, fetched_id, password):
+            # The syncer holds no transaction open while it waits for
+            # the client's answer.
+            if fetched_id == when_fetching and not removed:
+                self.remove_elsewhere(client_id)
+                removed.append(client_id)
+            return original(proxy, fetched_id, password)
+        gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks = fetch
         try:
             results, failures = gocept.lms.sync.run(T0)
         finally:
             gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks = original
+        self.assertEqual([client_id], removed)
+        return [r.client_id for r in results], failures
+
+    def test_a_client_removed_while_another_syncs_is_skipped(self):
+        self.add_client('fred', ['http://a.example/'])
+        self.add_client('barney', ['http://b.example/'])
+        # barney syncs first (ids are sorted).
         self.assertEqual((['barney'], []),
-                         ([r.client_id for r in results], failures))
+                         self.sync_removing('fred', when_fetching='barney'))
+        transaction.begin()
         self.assertNotIn('fred', self.clients)
+        self.assertIsNone(self.urls.get_url('http://a.example/'))
+
+    def test_a_client_removed_during_its_own_sync_gets_nothing_stored(self):
+        self.add_client('fred', ['http://a.example/', 'http://f.example/'])
+        self.add_client('barney', ['http://b.example/'])
+        gocept.lms.sync.run(T0 - 24 * HOUR)
+        # fred's list now has a URL new to the LMS; fred is removed while
+        # the syncer fetches it, between the syncer's transactions.
+        self.xmlrpc.links['http://fred.example.com/db/'] = [
+            'http://a.example/', 'http://new.example/']
+        self.assertEqual((['barney'], []),
+                         self.sync_removing('fred', when_fetching='fred'))
+        transaction.begin()
+        self.assertNotIn('fred', self.clients)
+        # Removing fred dropped his URLs; his sync added none back.
+        for url in ('http://a.example/', 'http://f.example/',
+                    'http://new.example/'):
+            self.assertIsNone(self.urls.get_url(url), url)
+        self.assertIsNotNone(self.urls.get_url('http://b.example/'))
 
     def test_the_client_gets_its_own_credentials(self):
         self.add_client('fred', ['http://a.example/'])
