@@ -233,8 +233,7 @@ def sync_main(argv=None):
                     'LMS and send them every state. Meant for cron, hourly: '
                     'each client is synced once a day, a failed one again '
                     'soon after.')
-    parser.add_argument('-C', '--config', default=DEFAULT_CONFIG,
-                        help='zope.conf to use (default: %(default)s)')
+    add_config_option(parser)
     parser.add_argument('--filestorage', metavar='PATH',
                         help='open this FileStorage instead of the database '
                              'in the configuration (no other process may '
@@ -300,6 +299,11 @@ def sync_main(argv=None):
     return EXIT_CLIENT_FAILED if failed else EXIT_OK
 
 
+def add_config_option(parser, help='zope.conf to use'):
+    parser.add_argument('-C', '--config', default=DEFAULT_CONFIG,
+                        help=help + ' (default: %(default)s)')
+
+
 def add_wait_option(parser):
     parser.add_argument(
         '--wait', type=float, default=WAIT_FOR_SITE, metavar='SECONDS',
@@ -333,8 +337,7 @@ def web_main(argv=None):
                     'LMS site first.',
         epilog='Exit status 2: the configuration or the database could '
                'not be opened.')
-    parser.add_argument('-C', '--config', default=DEFAULT_CONFIG,
-                        help='zope.conf to use (default: %(default)s)')
+    add_config_option(parser)
     parser.add_argument('--threads', type=int, default=4,
                         help='requests served at the same time '
                              '(default: %(default)s)')
@@ -522,8 +525,7 @@ def run_worker(prog, description, once_help, argv, work):
         prog=prog,
         description=description + ' Runs as a daemon unless --once is '
                     'given.')
-    parser.add_argument('-C', '--config', default=DEFAULT_CONFIG,
-                        help='zope.conf to use (default: %(default)s)')
+    add_config_option(parser)
     parser.add_argument('--once', action='store_true', help=once_help)
     parser.add_argument('-q', '--quiet', action='store_true',
                         help='log warnings and errors only')

@@ -165,8 +165,7 @@ def main(argv=None):
                     'arrive.',
         epilog='Exit status: 0 every state arrived, 1 some did not, 2 the '
                'configuration cannot be read or the LMS cannot be reached.')
-    parser.add_argument('-C', '--config', default='etc/zope.conf',
-                        help='zope.conf of the LMS (default: %(default)s)')
+    gocept.lms.scripts.add_config_option(parser, 'zope.conf of the LMS')
     parser.add_argument('--timeout', type=float, default=90,
                         metavar='SECONDS',
                         help='how long to wait for the states '

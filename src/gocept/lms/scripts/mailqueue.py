@@ -27,8 +27,7 @@ def main(argv=None):
         epilog='Exit status: 0 done (or stopped), 1 with --once: a mail '
                'could not be sent and stays queued, 2 the configuration '
                'could not be read or has no mail-queue.')
-    parser.add_argument('-C', '--config', default='etc/zope.conf',
-                        help='zope.conf to use (default: %(default)s)')
+    gocept.lms.scripts.add_config_option(parser)
     parser.add_argument('--once', action='store_true',
                         help='send what is queued now, then exit')
     parser.add_argument(
