@@ -305,6 +305,14 @@ class SilentServer:
                 return  # closed by stop()
             self.accepted.append(connection)  # held open, never read
 
+    def wait_for_connections(self, count, timeout=30):
+        """Wait until `count` connections were taken (the kernel completes
+        a connection before this thread takes it); return how many."""
+        deadline = time.monotonic() + timeout
+        while len(self.accepted) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return len(self.accepted)
+
     def stop(self):
         self.socket.close()
         for connection in self.accepted:
