@@ -69,8 +69,8 @@ setup(
             'lms = gocept.lms.scripts:lms_main',
             'checker = gocept.lms.scripts:checker_main',
             'notifier = gocept.lms.scripts:notifier_main',
-            'mailqueue = gocept.lms.mail:queue_main',
-            'lms-demo = gocept.lms.demo:main',
+            'mailqueue = gocept.lms.scripts.mailqueue:main',
+            'lms-demo = gocept.lms.scripts.demo:main',
         ],
     },
 )

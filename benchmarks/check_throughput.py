@@ -102,7 +102,8 @@ def urls(count, port):
 # --- contestants, each run as `check_throughput.py --role ROLE` -----------
 
 async def role_engine(args):
-    from gocept.lms.checking.engine import Checker, CheckerSettings
+    from gocept.lms.checking.engine import Checker
+    from gocept.lms.checking.settings import CheckerSettings
     settings = CheckerSettings(
         concurrency=CONCURRENCY, per_host_rate=args.rate,
         allow_cidrs=('127.0.1.0/24',))

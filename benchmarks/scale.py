@@ -204,15 +204,17 @@ def role_fill(args):
     import transaction
     import zope.component
     import gocept.lms.client
+    import gocept.lms.settings
     from gocept.lms.interfaces import IClientProvider, IURLProvider
     data = DataSet.from_args(args)
     started = time.perf_counter()
     db, connection = open_site(args.conf, args.filestorage)
     clients = zope.component.getUtility(IClientProvider)
     urls = zope.component.getUtility(IURLProvider)
+    key_file = gocept.lms.settings.get().secret_key_file
     for c in range(data.clients):
         client = gocept.lms.client.Client(data.client_id(c))
-        client.password = data.password(c)
+        client.set_password(data.password(c), key_file)
         client.callback = args.callback
         clients.add(client)
     transaction.commit()

@@ -26,24 +26,15 @@ import xmlrpc.client
 
 import BTrees.LLBTree
 import transaction
-import zope.app.publication.interfaces
-import zope.app.publication.xmlrpc
-import zope.app.publisher.xmlrpc
 import zope.component
-import zope.interface
-import zope.publisher.interfaces
-import zope.publisher.interfaces.http
 import zope.publisher.xmlrpc
-import zope.container.traversal
-import zope.security.interfaces
-import zope.security.proxy
-import zope.traversing.namespace
 
 import gocept.lms.client
+import gocept.lms.clock
 import gocept.lms.db
 import gocept.lms.interfaces
 import gocept.lms.mail
-import gocept.lms.publication
+import gocept.lms.mailaddress
 import gocept.lms.secrets
 import gocept.lms.settings
 import gocept.lms.throttle
@@ -73,11 +64,6 @@ TOO_MANY_FAILURES = 6
 
 # URLs per transaction of a large registerURLs or unregisterURLs call.
 STEP = 500
-
-# Arrays and structs inside each other in a request, at most. No method
-# takes more than an array of strings; the limit is checked while parsing,
-# before anything walks the values recursively (repr, str, the log).
-MAX_NESTING = 32
 
 # The signature of every method, checked before the call so a client with
 # the wrong number of arguments learns which ones are expected.
@@ -125,10 +111,6 @@ ARGUMENT_TYPES = {
 }
 
 CLIENT_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$')
-# Deliberately plain: one @, no spaces, a dot in the domain. The mail
-# server has the last word; this catches typos and pasted junk.
-EMAIL = re.compile(r'^[A-Za-z0-9.!#$%&\'*+/=?^_`{|}~-]+@'
-                   r'[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$')
 
 
 class APIError(Exception):
@@ -231,7 +213,7 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
             gocept.lms.throttle.Limits.from_settings(self.settings))
 
     def _client(self, client_id, password):
-        name = 'client %s' % _shorten(client_id)
+        name = 'client %s' % shorten(client_id)
         self._refuse_if_throttled(name)
         client = None
         if isinstance(client_id, str):
@@ -242,7 +224,7 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
             gocept.lms.secrets.check_password(str(password), _DUMMY_HASH)
         elif client.check_password(password):
             return client
-        raise ClientUnauthorized(_shorten(client_id), self._failed(name))
+        raise ClientUnauthorized(shorten(client_id), self._failed(name))
 
     def _admin(self, secret):
         self._refuse_if_throttled(ADMIN_NAME)
@@ -301,13 +283,13 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
                 INVALID_PARAMS,
                 'client_id must be 1 to 100 ASCII letters, digits, dots, '
                 'dashes or underscores, starting with a letter or digit; '
-                'got %s.' % _shorten(client_id))
+                'got %s.' % shorten(client_id))
         if not is_callback_url(callback_url):
             raise APIError(
                 INVALID_PARAMS,
                 'callback_url must be an absolute http or https URL, e.g. '
                 'http://www.example.com/portal_linkchecker/database/; '
-                'got %s.' % _shorten(callback_url))
+                'got %s.' % shorten(callback_url))
         # The name goes into the To: header of the mails: a line break
         # would end the header (the mail library refuses to send it).
         if len(contact_name) > 200 or not contact_name.isprintable():
@@ -315,12 +297,14 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
                 INVALID_PARAMS,
                 'contact_name must be one line of at most 200 printable '
                 'characters, without line breaks, tabs or other control '
-                'characters; got %s.' % _shorten(contact_name))
-        if len(contact_email) > 254 or not EMAIL.fullmatch(contact_email):
+                'characters; got %s.' % shorten(contact_name))
+        # ASCII only: the LMS's mails go out without SMTPUTF8.
+        if (not contact_email.isascii()
+                or gocept.lms.mailaddress.address_problem(contact_email)):
             raise APIError(
                 INVALID_PARAMS,
                 'contact_email must be an e-mail address like '
-                'webmaster@example.com; got %s.' % _shorten(contact_email))
+                'webmaster@example.com; got %s.' % shorten(contact_email))
         if client_id in self.clients:
             raise APIError(
                 CLIENT_EXISTS,
@@ -328,7 +312,7 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
                 'or unregisterClient the old one first.' % client_id)
         client = gocept.lms.client.Client(client_id)
         password = gocept.lms.secrets.generate_password()
-        client.password = password
+        client.set_password(password, self.settings.secret_key_file)
         client.callback = callback_url
         client.contact_name = contact_name.strip()
         client.contact_email = contact_email
@@ -371,7 +355,7 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
         client = self.clients.get(client_id)
         if client is None:
             raise APIError(UNKNOWN_CLIENT,
-                           'There is no client %s.' % _shorten(client_id))
+                           'There is no client %s.' % shorten(client_id))
         gocept.lms.mail.send_removal(client)
         self.clients.remove(client_id)
         log.info('Unregistered client %r', client_id)
@@ -493,10 +477,9 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
         if enabled:
             notifications.switch_on()
         else:
-            import gocept.lms.notify
             notifications.switch_off(
                 gocept.lms.interfaces.DISABLED_BY_CLIENT,
-                gocept.lms.notify.utcnow())
+                gocept.lms.clock.utcnow())
         return True
 
     def forceSynchronization(self, client_id, password):
@@ -539,7 +522,7 @@ def is_callback_url(url):
 _DUMMY_HASH = gocept.lms.secrets.hash_password('no such client')
 
 
-def _shorten(value):
+def shorten(value):
     if isinstance(value, str):
         # The value may be megabytes long; repr() only what is shown.
         value = value[:60]
@@ -547,330 +530,5 @@ def _shorten(value):
     return text if len(text) <= 60 else text[:57] + '...'
 
 
-_XMLRPC_TYPES = [
-    (bool, 'a boolean'), (int, 'an int'), (float, 'a double'),
-    (str, 'a string'), (list, 'an array'), (tuple, 'an array'),
-    (dict, 'a struct'), (type(None), 'nil'),
-    (xmlrpc.client.DateTime, 'a dateTime'), (xmlrpc.client.Binary, 'base64'),
-]
-
-
-def _xmlrpc_type(value):
-    for cls, name in _XMLRPC_TYPES:
-        if isinstance(value, cls):
-            return name
-    return type(value).__name__
-
-
 def _iso(value):
     return value.isoformat() if value is not None else ''
-
-
-# The request: what reaches a method has been parsed safely and has the
-# right number of arguments, of the right types.
-
-class RequestError(Exception):
-    """A request the LMS refuses before calling a method."""
-
-    def __init__(self, code, message, status=200):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-
-
-class ForbiddenDeclaration(ValueError):
-    pass
-
-
-class NestedTooDeep(ValueError):
-    pass
-
-
-def _refuse_declaration(*args):
-    raise ForbiddenDeclaration()
-
-
-def _limit_nesting(expat):
-    """Make `expat` stop at an array or struct nested more than
-    MAX_NESTING deep, as soon as it starts."""
-    start, end = expat.StartElementHandler, expat.EndElementHandler
-    depth = 0
-
-    def start_element(tag, attrs):
-        nonlocal depth
-        if tag in ('array', 'struct'):
-            depth += 1
-            if depth > MAX_NESTING:
-                raise NestedTooDeep()
-        start(tag, attrs)
-
-    def end_element(tag):
-        nonlocal depth
-        if tag in ('array', 'struct'):
-            depth -= 1
-        end(tag)
-
-    expat.StartElementHandler = start_element
-    expat.EndElementHandler = end_element
-
-
-def parse_request(body):
-    """(args, method name) of an XML-RPC request body.
-
-    A document type declaration is refused outright: XML-RPC never needs
-    one, and it is the door for entity expansion ("billion laughs") and
-    external entities. So are values nested more than MAX_NESTING arrays
-    or structs deep: parsing them is cheap, but everything that later
-    walks such a value recursively (repr() for the log, str(), the
-    response) would run out of stack.
-    """
-    parser, unmarshaller = xmlrpc.client.getparser()
-    expat = parser._parser
-    expat.StartDoctypeDeclHandler = _refuse_declaration
-    expat.EntityDeclHandler = _refuse_declaration
-    _limit_nesting(expat)
-    parser.feed(body)
-    parser.close()
-    return unmarshaller.close(), unmarshaller.getmethodname()
-
-
-def check_arguments(method, args):
-    """Refuse `args` for `method` unless their number and types are
-    right; the Fault names what is expected."""
-    names = SIGNATURES[method]
-    if len(args) != len(names):
-        raise RequestError(
-            INVALID_PARAMS,
-            '%s takes %d arguments, %d given: %s.'
-            % (method, len(names), len(args), signature(method)))
-    for name, value in zip(names, args):
-        test, expected = ARGUMENT_TYPES[name]
-        if not test(value):
-            raise RequestError(
-                INVALID_PARAMS,
-                '%s must be %s, not %s: %s.'
-                % (name, expected, _xmlrpc_type(value), signature(method)))
-
-
-@zope.interface.provider(
-    zope.app.publication.interfaces.IXMLRPCRequestFactory)
-class XMLRPCRequest(gocept.lms.publication.RetryingRequest,
-                    zope.publisher.xmlrpc.XMLRPCRequest):
-    """A request that meets a conflict is published again, up to
-    `conflicts.ATTEMPTS` times (publication.py). Each attempt is a new
-    request that reads the body from the copy the attempt before it kept
-    (`HTTPInputStream.cacheStream`, a temporary file for a body of 64 KiB
-    or more) and parses it again."""
-
-    _retried = False
-    _previous_copy = None
-
-    def _createResponse(self):
-        return XMLRPCResponse()
-
-    def retry(self):
-        request = super().retry()
-        self._retried = True
-        request._previous_copy = self._body_instream.cacheStream
-        return request
-
-    def close(self):
-        # zope.publisher drops the copies of the body without closing
-        # them. This attempt's copy is still needed if there is a next
-        # attempt; the one it read from itself is not.
-        stream = self._body_instream
-        super().close()
-        if stream is not None and not self._retried:
-            stream.cacheStream.close()
-        if self._previous_copy is not None:
-            self._previous_copy.close()
-            self._previous_copy = None
-
-    def processInputs(self):
-        limit = gocept.lms.settings.get().max_request_bytes
-        too_large = RequestError(
-            TOO_LARGE,
-            'The request is larger than the %d bytes this LMS accepts. '
-            'Send fewer URLs per call.' % limit, status=413)
-        try:
-            length = int(self._environ.get('CONTENT_LENGTH') or -1)
-        except ValueError:
-            length = -1
-        if length > limit:
-            raise too_large
-        body = self._body_instream.read(limit + 1)
-        if len(body) > limit:
-            raise too_large
-        try:
-            args, method = parse_request(body)
-        except ForbiddenDeclaration:
-            raise RequestError(
-                INVALID_REQUEST,
-                'Document type declarations (<!DOCTYPE ...>) and entity '
-                'declarations are not accepted in XML-RPC requests.')
-        except NestedTooDeep:
-            raise RequestError(
-                INVALID_PARAMS,
-                'Arguments nested more than %d arrays or structs deep are '
-                'not accepted; no method of the LMS takes more than an '
-                'array of strings.' % MAX_NESTING)
-        except xmlrpc.client.expat.ExpatError as error:
-            if 'encoding' in str(error):
-                raise RequestError(
-                    UNSUPPORTED_ENCODING,
-                    'Cannot decode the request: %s. Send UTF-8.' % error)
-            raise RequestError(
-                PARSE_ERROR,
-                'The request is not well-formed XML (%s). Send an XML-RPC '
-                'methodCall document, encoded in UTF-8.' % error)
-        except Exception as error:
-            # The unmarshaller's complaints about bad values: an <int>
-            # that is no number, an unknown type tag, a truncated struct.
-            raise RequestError(
-                INVALID_REQUEST,
-                'Not a valid XML-RPC request (%s: %.200s).'
-                % (type(error).__name__, error))
-        if not method:
-            raise RequestError(
-                INVALID_REQUEST,
-                'Not a valid XML-RPC request: no <methodName> in a '
-                '<methodCall>.')
-        # Traversal (XMLRPCPublication) ends at a method or nowhere, so
-        # the last name is the method that will be called, if any.
-        name = method.rsplit('.', 1)[-1]
-        if name in SIGNATURES:
-            check_arguments(name, args)
-        self._args = args
-        self._method_name = method
-        self.setPathSuffix(method.split('.'))
-
-
-class XMLRPCPublication(gocept.lms.publication.RetryingPublication,
-                        zope.app.publication.xmlrpc.XMLRPCPublication):
-    """Over XML-RPC a path leads by plain names to an LMS site and one
-    of its methods, and nowhere else: namespaces (++etc++site, ++skin++,
-    ++attribute++, @@view; ++vh++ for a proxy in front of the LMS
-    excepted), empty names ('.' and '..' in a method name), names below
-    a method (its attributes), views not made for XML-RPC (xmlrpc_view)
-    and objects that are no method answer "not found"."""
-
-    def traverseName(self, request, ob, name):
-        namespace = zope.traversing.namespace.nsParse(name)[0]
-        if not name or namespace not in ('', 'vh'):
-            raise not_found(name)
-        if zope.app.publisher.xmlrpc.IMethodPublisher.providedBy(ob):
-            raise not_found(name, 'not found below a method')
-        return super().traverseName(request, ob, name)
-
-    def callObject(self, request, ob):
-        if not callable(zope.security.proxy.removeSecurityProxy(ob)):
-            raise not_found(request._method_name, 'is not a method')
-        return super().callObject(request, ob)
-
-    def handleException(self, object, request, exc_info,
-                        retry_allowed=True):
-        error = exc_info[1]
-        if isinstance(error, RequestError):
-            # The caller's mistake, answered with a Fault that says what
-            # to change: worth a line in the log, not a traceback.
-            transaction.abort()
-            log.info('Refused an XML-RPC request from %s: %s',
-                     request.get('REMOTE_ADDR', '?'), error.message)
-            request.response.reset()
-            request.response.handleException(exc_info)
-            return
-        super().handleException(object, request, exc_info, retry_allowed)
-
-
-class XMLRPCFactory(gocept.lms.publication.PublicationFactory):
-    """Every POST of text/xml: the LMS's request and publication."""
-
-    request, publication = XMLRPCRequest, XMLRPCPublication
-
-
-class XMLRPCResponse(zope.publisher.xmlrpc.XMLRPCResponse):
-
-    def handleException(self, exc_info):
-        error = exc_info[1]
-        if isinstance(error, RequestError):
-            self.setResult(xmlrpc.client.Fault(error.code, error.message))
-            self.setStatus(error.status)
-        elif isinstance(error, zope.publisher.interfaces.NotFound):
-            not_found_error = not_found(getattr(error, 'name', ''))
-            self.setResult(xmlrpc.client.Fault(
-                not_found_error.code, not_found_error.message))
-            self.setStatus(200)
-        elif isinstance(error, zope.security.interfaces.Unauthorized):
-            self.setResult(xmlrpc.client.Fault(401, 'Unauthorized'))
-            self.setStatus(401)
-        elif isinstance(error, xmlrpc.client.Fault):
-            super().handleException(exc_info)
-        else:
-            # Internals are for the log (the publication wrote them
-            # there), not for the caller.
-            self.setResult(xmlrpc.client.Fault(
-                INTERNAL_ERROR,
-                'Internal error (%s) in the LMS; its log has the details.'
-                % type(error).__name__))
-            self.setStatus(500)
-
-
-# Traversal. The clients are anonymous to the security policy (they prove
-# themselves inside each method), so they must reach the API without
-# permissions on the root folder or the site; nothing else becomes
-# reachable that way.
-
-def not_found(name, why='not found'):
-    # A Fault rather than NotFound, whose view answers 404 with an empty
-    # body: the caller learns what it can call.
-    return RequestError(
-        METHOD_NOT_FOUND,
-        'Unknown method or wrong address (%s %s). An LMS serves '
-        'these methods at the address of its site: %s.'
-        % (_shorten(name), why, ', '.join(sorted(SIGNATURES))))
-
-
-class RootTraverser(zope.container.traversal.ItemTraverser):
-    """XML-RPC traversal from the root folder: LMS sites for everybody."""
-
-    def publishTraverse(self, request, name):
-        item = zope.security.proxy.removeSecurityProxy(
-            self.context).get(name)
-        if gocept.lms.interfaces.ILMS.providedBy(item):
-            return item
-        if item is None:
-            # A wrong address answers "not found", not "unauthorized",
-            # whoever asks.
-            return xmlrpc_view(self.context, request, name)
-        return super().publishTraverse(request, name)
-
-
-class LMSTraverser(zope.container.traversal.ItemTraverser):
-    """XML-RPC traversal on the LMS site: only the API methods."""
-
-    def publishTraverse(self, request, name):
-        return xmlrpc_view(self.context, request, name)
-
-
-def xmlrpc_view(context, request, name):
-    """The view `name` of `context` that is made for XML-RPC.
-
-    Views for any HTTP request (absolute_url, PUT, OPTIONS) and the
-    traversal namespaces (adapters for any request) answer to the same
-    names, but they are no XML-RPC methods and would fail on the
-    arguments: "not found" as well.
-    """
-    adapters = zope.component.getSiteManager().adapters
-    required = zope.interface.providedBy(context)
-    factory = adapters.lookup(
-        (required, zope.interface.providedBy(request)),
-        zope.interface.Interface, name)
-    if factory is None or factory is adapters.lookup(
-            (required, zope.publisher.interfaces.http.IHTTPRequest),
-            zope.interface.Interface, name):
-        raise not_found(name)
-    view = factory(context, request)
-    if view is None:
-        raise not_found(name)
-    return view

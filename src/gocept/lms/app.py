@@ -8,7 +8,7 @@ Only bin/web (and the tests) create anything at start: the root folder and
 its utilities (zope.app.appsetup), the schema generations
 (zope.generations) and the LMS site (`bootstrap` below), all subscribers
 of the events `bootstrap_database` fires. The workers only read at start:
-they wait until the site is there (`site_missing`, scripts.py).
+they wait until the site is there (`site_missing`, used by scripts/).
 """
 
 import logging
@@ -31,7 +31,7 @@ import gocept.lms.client
 import gocept.lms.conflicts
 import gocept.lms.interfaces
 import gocept.lms.journal
-import gocept.lms.metrics
+import gocept.lms.statecounts
 import gocept.lms.recent
 import gocept.lms.schedule
 import gocept.lms.settings
@@ -50,7 +50,7 @@ UTILITIES = (
     ('schedule', gocept.lms.interfaces.ISchedule,
      gocept.lms.schedule.Schedule),
     ('state-counts', gocept.lms.interfaces.IStateCounts,
-     gocept.lms.metrics.StateCounts),
+     gocept.lms.statecounts.StateCounts),
     ('changes', gocept.lms.interfaces.IChangeJournal,
      gocept.lms.journal.ChangeJournal),
     ('url-search', gocept.lms.interfaces.IURLSearch,

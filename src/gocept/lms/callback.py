@@ -6,10 +6,11 @@ import xmlrpc.client
 import zope.interface
 
 import gocept.lms.interfaces
-import gocept.lms.settings
 
 
 class TimeoutTransport(xmlrpc.client.Transport):
+    """xmlrpc.client's transport, with a limit on every socket
+    operation."""
 
     def __init__(self, timeout, **kw):
         super().__init__(**kw)
@@ -21,16 +22,9 @@ class TimeoutTransport(xmlrpc.client.Transport):
         return connection
 
 
-class SafeTimeoutTransport(xmlrpc.client.SafeTransport):
-
-    def __init__(self, timeout, **kw):
-        super().__init__(**kw)
-        self.timeout = timeout
-
-    def make_connection(self, host):
-        connection = super().make_connection(host)
-        connection.timeout = self.timeout
-        return connection
+class SafeTimeoutTransport(TimeoutTransport, xmlrpc.client.SafeTransport):
+    """The same over https: SafeTransport's connections, with the
+    limit."""
 
 
 @zope.interface.implementer(gocept.lms.interfaces.ICallbackTransport)
@@ -40,10 +34,9 @@ class CallbackTransport:
     Without a timeout one hanging client would stall the whole sync run.
     """
 
-    def connect(self, url):
+    def connect(self, url, timeout):
         if not url:
             raise ValueError('The client has no callback URL')
-        timeout = gocept.lms.settings.get().callback_timeout
         if url.startswith('https:'):
             transport = SafeTimeoutTransport(timeout)
         else:

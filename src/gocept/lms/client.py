@@ -11,11 +11,9 @@ import zope.container.contained
 import zope.interface
 import zope.lifecycleevent.interfaces
 
-import gocept.lms.callback
 import gocept.lms.interfaces
 import gocept.lms.merging
 import gocept.lms.secrets
-import gocept.lms.settings
 import gocept.lms.url
 
 
@@ -40,21 +38,21 @@ class Client(zope.container.contained.Contained, persistent.Persistent):
 
     # Passwords
 
-    def _set_password(self, password):
+    def set_password(self, password, key_file):
+        """Keep a salted hash of `password` for check_password, and a copy
+        sealed with the key in `key_file` for callback_password."""
         self._password_hash = gocept.lms.secrets.hash_password(password)
-        self._password_sealed = gocept.lms.secrets.seal(password)
-
-    password = property(None, _set_password)
+        self._password_sealed = gocept.lms.secrets.seal(password, key_file)
 
     def check_password(self, password):
         return gocept.lms.secrets.check_password(
             password, self._password_hash)
 
-    def callback_password(self):
+    def callback_password(self, key_file):
         """The plaintext password, for calls to the client's callback."""
         if self._password_sealed is None:
             return None
-        return gocept.lms.secrets.unseal(self._password_sealed)
+        return gocept.lms.secrets.unseal(self._password_sealed, key_file)
 
     # The client-URL relation
 
@@ -99,34 +97,6 @@ class Client(zope.container.contained.Contained, persistent.Persistent):
                     provider = zope.component.getUtility(
                         gocept.lms.interfaces.IURLProvider, context=self)
                 provider.remove(url)
-
-    # Talking to the client
-
-    def _connect(self):
-        transport = zope.component.getUtility(
-            gocept.lms.interfaces.ICallbackTransport, context=self)
-        return transport.connect(self.callback)
-
-    def remote_urls(self):
-        return self._connect().xmlrpc_getAllLinks(
-            self.id, self.callback_password())
-
-    def notify(self, urls):
-        return self._send_states([url.id for url in urls])
-
-    def notify_all(self):
-        return self._send_states(self._url_ids)
-
-    def _send_states(self, ids):
-        provider = zope.component.getUtility(
-            gocept.lms.interfaces.IURLProvider, context=self)
-        keys = list(ids)
-        if not keys:
-            return 0
-        return gocept.lms.callback.send_states(
-            self._connect(), self.id, self.callback_password(), keys,
-            lambda some: list(provider.state_rows(some)),
-            gocept.lms.settings.get().callback_batch_size)
 
 
 class SubscribedURLs:
@@ -209,6 +179,7 @@ class Notifications(zope.container.contained.Contained,
         self.disabled_at = None
 
 
+@zope.interface.implementer(gocept.lms.interfaces.IPendingChanges)
 class PendingChanges(gocept.lms.merging.ChangeMap):
     """URL key -> time of its latest state change, for one client.
 

@@ -41,8 +41,17 @@ class ILMS(zope.interface.Interface):
     """The LMS site.
 
     It is a folder in the ZODB root that is a site (ISite): its local site
-    manager holds
-    the `IClientProvider` and `IURLProvider` utilities.
+    manager holds the utilities everything else finds through the
+    component registry (app.UTILITIES creates them):
+
+    * `IClientProvider`, the clients;
+    * `IURLProvider`, the URLs, their states and the clients of each;
+    * `ISchedule`, when each URL is due for a check;
+    * `IStateCounts`, how many URLs are in each state;
+    * `IChangeJournal`, the state changes the notifier has yet to hand
+      out;
+    * `IURLSearch`, URLs by host or beginning (the admins' pages);
+    * `IRecentChanges`, the latest state changes (the dashboard).
     """
 
     # Everything of an LMS lives in those utilities; the folder itself
@@ -325,8 +334,6 @@ class IClient(zope.location.interfaces.IContained):
 
     id = zope.schema.ASCIILine(title='Client id')
 
-    password = zope.interface.Attribute(
-        'Write-only: setting it stores a salted hash; use check_password.')
 
     contact_name = zope.schema.TextLine(title='Contact name', default='')
 
@@ -341,6 +348,11 @@ class IClient(zope.location.interfaces.IContained):
     url_ids = zope.interface.Attribute(
         'The integer keys of those URLs, a BTrees set (read-only).')
 
+    def set_password(password, key_file):
+        """Store a salted hash of `password` and a copy sealed with the
+        key in `key_file` (`secret-key-file`); the plain text is not
+        kept."""
+
     def check_password(password):
         """Compare `password` with the stored hash in constant time."""
 
@@ -352,18 +364,10 @@ class IClient(zope.location.interfaces.IContained):
         """Unsubscribe from the IURL objects `urls`. URLs that no client
         subscribes to afterwards are removed from the URL provider."""
 
-    def remote_urls():
-        """Ask the client (over XML-RPC) for all URLs it holds.
-
-        Returns the raw list, duplicates and junk included.
-        """
-
-    def notify(urls):
-        """Send the states of the IURL objects `urls` to the client, in
-        batches of bounded size."""
-
-    def notify_all():
-        """Send the states of all subscribed URLs to the client."""
+    def callback_password(key_file):
+        """The client's password in plain text, for the calls to its
+        callback (the protocol sends it along); unsealed with the key in
+        `key_file` (`secret-key-file`). None for a client without one."""
 
 
 class IClientProvider(zope.interface.common.mapping.IEnumerableMapping):
@@ -397,8 +401,9 @@ class ISynchronization(zope.interface.Interface):
     last_error = zope.schema.TextLine(
         title='Why the last attempt failed', required=False)
 
-    def due(now):
-        """Whether the syncer should sync the client at `now`.
+    def due(now, settings):
+        """Whether the syncer should sync the client at `now`, with the
+        `ISettings` of the syncer.
 
         Once per `sync-interval`; after failed syncs sooner, `sync-retry`
         minutes doubling up to the interval, at any count of failures. A
@@ -406,8 +411,9 @@ class ISynchronization(zope.interface.Interface):
         interval, failed or not: its sync is the try whether it is back.
         """
 
-    def sync(now=None):
-        """Synchronize the client now; return an `ISyncResult`.
+    def sync(settings, now=None):
+        """Synchronize the client now with the `ISettings` of the calling
+        process; return an `ISyncResult`.
 
         Raises on failure without changing the client's URLs; the caller
         aborts the transaction and calls `record_failure`.
@@ -475,10 +481,8 @@ class INotifications(zope.interface.Interface):
         title='Why the last push failed', required=False)
 
     pending = zope.interface.Attribute(
-        'PendingChanges (client.py): the keys of URLs whose state changed '
-        'since the last successful push, mapped to the time of the change '
-        '(microseconds). It merges concurrent changes; past its limit it '
-        'holds one note that everything changed.')
+        'IPendingChanges: the keys of URLs whose state changed since the '
+        'last successful push.')
 
     def switch_off(by, when):
         """Stop the pushes: `by` is DISABLED_BY_LMS or DISABLED_BY_CLIENT,
@@ -487,6 +491,37 @@ class INotifications(zope.interface.Interface):
 
     def switch_on():
         """Push again, and forget the failures and who switched off."""
+
+
+class IPendingChanges(zope.interface.common.mapping.IReadMapping):
+    """One client's changes on their way to it (PendingChanges, client.py):
+    the keys of URLs whose state changed since the last successful push,
+    mapped to the time of the change (microseconds). It merges concurrent
+    changes; past its limit it holds one note that everything changed."""
+
+    def __len__():
+        """How many keys wait."""
+
+    def __iter__():
+        """The keys, in order."""
+
+    def keys():
+        """The keys, in order."""
+
+    def items():
+        """(key, time) pairs, in the order of the keys."""
+
+    def note(key, when):
+        """Note that the state of URL `key` changed at `when`."""
+
+    def keys_to_send(snapshot, client):
+        """The URL keys a push of `snapshot` (a dict read from this map)
+        sends to `client`: those of its URLs that changed, or all of them
+        once everything changed."""
+
+    def remove_unchanged(snapshot):
+        """Remove each key whose time is still the one in `snapshot`;
+        keys changed since then stay. Returns the number removed."""
 
 
 class IChangeJournal(zope.interface.Interface):
@@ -534,8 +569,10 @@ class ICallbackTransport(zope.interface.Interface):
     """Opens XML-RPC connections to client callbacks (a utility; tests
     replace it with a recording dummy)."""
 
-    def connect(url):
-        """Return an `xmlrpc.client.ServerProxy`-like object for `url`."""
+    def connect(url, timeout):
+        """Return an `xmlrpc.client.ServerProxy`-like object for `url`
+        whose calls give up after `timeout` seconds without progress
+        (`callback-timeout`)."""
 
 
 class ISettings(zope.interface.Interface):
@@ -544,8 +581,8 @@ class ISettings(zope.interface.Interface):
 
     Keys starting with `checker-` configure the checks themselves
     (concurrency, politeness, timeouts, the address allow-list, the state
-    policy); they are documented in `checking/engine.py`
-    (`CheckerSettings`) and `checking/policy.py` (`PolicySettings`).
+    policy); their schemas are `ICheckerSettings` and `IPolicySettings`
+    in `checking/settings.py`.
     """
 
     lms_name = zope.schema.TextLine(

@@ -21,7 +21,6 @@ import email.utils
 import os.path
 import re
 import string
-import sys
 import time
 
 import zope.component
@@ -29,6 +28,7 @@ import zope.sendmail.delivery
 import zope.sendmail.interfaces
 import zope.sendmail.mailer
 
+import gocept.lms.clock
 import gocept.lms.mailqueue
 import gocept.lms.settings
 
@@ -78,60 +78,6 @@ def queue_processor(interval=gocept.lms.mailqueue.INTERVAL, mailer=None,
     thread.setQueuePath(
         gocept.lms.mailqueue.private_maildir(settings.mail_queue))
     return thread
-
-
-def queue_main(argv=None):
-    """Console entry point: send queued mails until stopped.
-
-    Reads only the product configuration and logging of etc/zope.conf; it
-    needs neither the database nor the ZCML.
-    """
-    import argparse
-    import ZConfig
-    import gocept.lms.scripts
-    parser = argparse.ArgumentParser(
-        prog='mailqueue',
-        description='Send the mails the LMS queued (mail-queue) to the '
-                    'SMTP server (smtp-host, smtp-port), in rounds over the '
-                    'queue. Each failed attempt is one line in the log. '
-                    'After failed rounds the pause grows: --interval after '
-                    'the first, twice as long after each further one, up '
-                    'to --max-interval; a round that fails nothing brings '
-                    'it back to --interval.',
-        epilog='Exit status: 0 done (or stopped), 1 with --once: a mail '
-               'could not be sent and stays queued, 2 the configuration '
-               'could not be read or has no mail-queue.')
-    parser.add_argument('-C', '--config', default='etc/zope.conf',
-                        help='zope.conf to use (default: %(default)s)')
-    parser.add_argument('--once', action='store_true',
-                        help='send what is queued now, then exit')
-    parser.add_argument(
-        '--interval', type=gocept.lms.scripts.positive_seconds,
-        default=gocept.lms.mailqueue.INTERVAL, metavar='SECONDS',
-        help='pause between two rounds over the queue '
-             '(default: %(default)g)')
-    parser.add_argument(
-        '--max-interval', type=gocept.lms.scripts.positive_seconds,
-        default=gocept.lms.mailqueue.MAX_INTERVAL, metavar='SECONDS',
-        help='longest pause after failed rounds (default: %(default)g)')
-    args = parser.parse_args(argv)
-    try:
-        gocept.lms.scripts.read_configuration(args.config)
-    except (ZConfig.ConfigurationError, OSError, ValueError) as e:
-        print('mailqueue: cannot read the configuration: %s'
-              % ' '.join(str(e).splitlines()), file=sys.stderr)
-        return gocept.lms.scripts.EXIT_CONFIG
-    if not gocept.lms.settings.get().mail_queue:
-        print('mailqueue: mail-queue is empty in %s: mails are sent '
-              'directly, there is no queue to process' % args.config,
-              file=sys.stderr)
-        return gocept.lms.scripts.EXIT_CONFIG
-    processor = queue_processor(args.interval, max_interval=args.max_interval)
-    try:
-        failed = processor.run(forever=not args.once)
-    except KeyboardInterrupt:
-        failed = []
-    return 1 if failed else 0
 
 
 def copy_to():
@@ -186,17 +132,19 @@ def send_removal(client):
     return send('removed', client)
 
 
-def when(dt, unknown='time not recorded'):
-    """A time for a mail: '2026-05-01 12:01 UTC'."""
-    return dt.strftime('%Y-%m-%d %H:%M UTC') if dt is not None else unknown
+# What a mail says for a moment the LMS did not record.
+NOT_RECORDED = 'time not recorded'
 
 
 def send_notifications_disabled(client, failures, since, switched_off):
+    when = gocept.lms.clock.when
     return send('notifications-disabled', client, failures=failures,
-                since=when(since), switched_off=when(switched_off))
+                since=when(since, NOT_RECORDED),
+                switched_off=when(switched_off, NOT_RECORDED))
 
 
 def send_notifications_reenabled(client, disabled_at, switched_on):
+    when = gocept.lms.clock.when
     return send('notifications-reenabled', client,
-                disabled_at=when(disabled_at),
-                switched_on=when(switched_on))
+                disabled_at=when(disabled_at, NOT_RECORDED),
+                switched_on=when(switched_on, NOT_RECORDED))

@@ -38,7 +38,9 @@ import zope.interface
 
 import gocept.lms.backoff
 import gocept.lms.callback
+import gocept.lms.clock
 import gocept.lms.db
+import gocept.lms.failures
 import gocept.lms.interfaces
 import gocept.lms.journal
 import gocept.lms.settings
@@ -49,10 +51,6 @@ from gocept.lms.interfaces import IURLProvider
 
 log = logging.getLogger(__name__)
 
-
-
-def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 @zope.interface.implementer(gocept.lms.interfaces.INotificationsDisabledEvent)
@@ -146,7 +144,7 @@ class Notifier:
 
     def push(self, site_name, client_id, now=None):
         """Push one client's pending changes; return the number sent."""
-        now = now or utcnow()
+        now = now or gocept.lms.clock.utcnow()
 
         def read(clients):
             client = clients.get(client_id)
@@ -157,7 +155,8 @@ class Notifier:
             snapshot = dict(notifications.pending.items())
             return (snapshot,
                     notifications.pending.keys_to_send(snapshot, client),
-                    client.callback, client.callback_password())
+                    client.callback,
+                    client.callback_password(self.settings.secret_key_file))
         read = self._retrying(site_name, read)
         if not read or not read[0]:
             return 0
@@ -183,7 +182,9 @@ class Notifier:
                 transport = zope.component.getUtility(
                     gocept.lms.interfaces.ICallbackTransport)
                 sent = gocept.lms.callback.send_states(
-                    transport.connect(callback), client_id, password, keys,
+                    transport.connect(
+                        callback, self.settings.callback_timeout),
+                    client_id, password, keys,
                     rows, self.settings.callback_batch_size)
         except Exception as e:
             error = e
@@ -217,8 +218,8 @@ class Notifier:
         if not notifications.failed or notifications.failing_since is None:
             notifications.failing_since = now
         notifications.failed += 1
-        text = '%s: %s' % (type(error).__name__, error)
-        notifications.last_error = text[:500]
+        text = gocept.lms.failures.describe(error)
+        notifications.last_error = text
         log.warning('%s: push failed (%d in a row): %s',
                     client.id, notifications.failed, text)
         settings = self.settings
@@ -237,7 +238,7 @@ class Notifier:
 
     def run_once(self, now=None, workers=None):
         """Push to every due client; return {client id: states sent}."""
-        now = now or utcnow()
+        now = now or gocept.lms.clock.utcnow()
         sites = gocept.lms.db.lms_site_names(self.db)
         for site in sites:
             self.distribute(site)

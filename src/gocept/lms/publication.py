@@ -9,7 +9,7 @@ of the box it does so three times, immediately; on a busy LMS that was not
 enough and clients got an "Internal error (ConflictError)".
 
 The LMS keeps that mechanism and changes two things, for every kind of
-request (browser and ZMI here, XML-RPC in api.py, which builds on these
+request (browser and ZMI here, XML-RPC in rpc.py, which builds on these
 classes):
 
 * a request gets `conflicts.ATTEMPTS` (20) attempts instead of four;

@@ -20,7 +20,6 @@ import secrets
 import cryptography.fernet
 
 import gocept.lms.private
-import gocept.lms.settings
 
 
 def generate_password():
@@ -46,8 +45,7 @@ def check_password(password, stored):
 _fernets = {}
 
 
-def _fernet():
-    path = gocept.lms.settings.get().secret_key_file
+def _fernet(path):
     if path not in _fernets:
         if not os.path.exists(path):
             # First start: create the key, readable by the owner only.
@@ -61,32 +59,35 @@ def _fernet():
     return _fernets[path]
 
 
-def seal(password):
-    return _fernet().encrypt(password.encode('utf-8')).decode('ascii')
+def seal(password, key_file):
+    """`password` sealed with the key in `key_file` (`secret-key-file`),
+    which is made on first use."""
+    return _fernet(key_file).encrypt(password.encode('utf-8')).decode(
+        'ascii')
 
 
-def unseal(token):
-    return _fernet().decrypt(token.encode('ascii')).decode('utf-8')
+def unseal(token, key_file):
+    return _fernet(key_file).decrypt(token.encode('ascii')).decode('utf-8')
 
 
-def _key_bytes():
-    path = gocept.lms.settings.get().secret_key_file
-    _fernet()  # creates the key file on first use
+def _key_bytes(path):
+    _fernet(path)  # creates the key file on first use
     with open(path, 'rb') as f:
         return f.read().strip()
 
 
-def sign(purpose, text):
+def sign(purpose, text, key_file):
     """A token that proves the LMS made (purpose, text), e.g. a link.
 
     Keyed with the secret key file, so it cannot be forged from the
     database or the code alone.
     """
     message = ('%s\0%s' % (purpose, text)).encode('utf-8')
-    return hmac.new(_key_bytes(), message, hashlib.sha256).hexdigest()[:32]
+    return hmac.new(
+        _key_bytes(key_file), message, hashlib.sha256).hexdigest()[:32]
 
 
-def verify(purpose, text, token):
+def verify(purpose, text, token, key_file):
     if not isinstance(token, str):
         return False
-    return hmac.compare_digest(sign(purpose, text), token)
+    return hmac.compare_digest(sign(purpose, text, key_file), token)

@@ -8,10 +8,11 @@ import zope.app.appsetup.product
 import zope.interface
 import zope.schema
 
+import gocept.lms.checking.settings
 import gocept.lms.interfaces
 
 
-# Keys for gocept.lms.checking.engine.CheckerSettings.
+# Keys for gocept.lms.checking.settings.CheckerSettings.
 CHECKER_PREFIX = 'checker-'
 
 
@@ -49,6 +50,5 @@ def get():
 
 def checker():
     """The CheckerSettings of this process."""
-    import gocept.lms.checking.engine
-    return gocept.lms.checking.engine.CheckerSettings.from_dict(
+    return gocept.lms.checking.settings.CheckerSettings.from_dict(
         _raw(), prefix=CHECKER_PREFIX)

@@ -19,7 +19,9 @@ from ZODB.POSException import ConflictError
 
 import gocept.lms.backoff
 import gocept.lms.callback
+import gocept.lms.clock
 import gocept.lms.db
+import gocept.lms.failures
 import gocept.lms.interfaces
 import gocept.lms.notify
 import gocept.lms.settings
@@ -28,10 +30,6 @@ from gocept.lms.interfaces import INotifications, ISynchronization
 
 
 log = logging.getLogger(__name__)
-
-
-def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 class SyncError(Exception):
@@ -76,10 +74,9 @@ class Synchronization(zope.container.contained.Contained,
     def client(self):
         return self.__parent__
 
-    def due(self, now):
+    def due(self, now, settings):
         if self.force:
             return True
-        settings = gocept.lms.settings.get()
         interval = datetime.timedelta(hours=settings.sync_interval)
         if self.last_attempt is not None:
             if (INotifications(self.client).disabled_by
@@ -96,25 +93,21 @@ class Synchronization(zope.container.contained.Contained,
                     interval)
         return self.last is None or now - self.last >= interval
 
-    def sync(self, now=None):
+    def sync(self, settings, now=None):
         """See ISynchronization: sync this client at once, in steps."""
-        return ClientSync(self.client.id, now or utcnow()).run()
+        return ClientSync(self.client.id, now or gocept.lms.clock.utcnow(),
+                          settings).run()
 
     def record_failure(self, now, error):
         self.last_attempt = now
         self.failures += 1
-        self.last_error = describe(error)
+        self.last_error = gocept.lms.failures.describe(error)
 
 
 # The annotation key (monitoring prefetches the states by it).
 SYNCHRONIZATION_KEY = 'gocept.lms.synchronization'
 synchronization = zope.annotation.factory(
     Synchronization, SYNCHRONIZATION_KEY)
-
-
-def describe(error):
-    text = '%s: %s' % (type(error).__name__, error)
-    return text[:500]
 
 
 # How many URLs one reconciling transaction handles: what a conflict
@@ -139,9 +132,10 @@ class ClientSync:
     registers over the API while its sync runs is kept.
     """
 
-    def __init__(self, client_id, now, attempts=None):
+    def __init__(self, client_id, now, settings, attempts=None):
         self.client_id = client_id
         self.now = now
+        self.settings = settings
         self.attempts = attempts
 
     def _step(self, work):
@@ -160,7 +154,8 @@ class ClientSync:
         callback, password, before, known = self._step(self._prepare)
         transport = zope.component.getUtility(
             gocept.lms.interfaces.ICallbackTransport)
-        remote = transport.connect(callback).xmlrpc_getAllLinks(
+        remote = transport.connect(
+            callback, self.settings.callback_timeout).xmlrpc_getAllLinks(
             self.client_id, password)
         if not isinstance(remote, (list, tuple)):
             raise SyncError('xmlrpc_getAllLinks answered %s, not a list'
@@ -200,7 +195,9 @@ class ClientSync:
         keys.update(client.url_ids)
         provider = zope.component.getUtility(IURLProvider)
         known = {url: key for key, url in provider.strings(keys)}
-        return client.callback, client.callback_password(), keys, known
+        return (client.callback,
+                client.callback_password(self.settings.secret_key_file),
+                keys, known)
 
     def _add(self, urls):
         client = self._client()
@@ -233,10 +230,11 @@ class ClientSync:
         # URLs not checked yet stay pending: their first state is news.
         unknown = set()
         sent = gocept.lms.callback.send_states(
-            transport.connect(callback), self.client_id, password, keys,
+            transport.connect(callback, self.settings.callback_timeout),
+            self.client_id, password, keys,
             lambda some: self._step(
                 lambda: list(provider.state_rows(some, unknown))),
-            gocept.lms.settings.get().callback_batch_size)
+            self.settings.callback_batch_size)
         return sent, {key: when for key, when in pending.items()
                       if key not in unknown}
 
@@ -256,7 +254,8 @@ class ClientGone(Exception):
     """The client was removed while it was synced."""
 
 
-def run(now=None, force_all=False, only=None, attempts=None):
+def run(now=None, force_all=False, only=None, attempts=None,
+        settings=None):
     """Sync every due client of the current site.
 
     Returns `(results, failures)`: the ISyncResult of each synced client and
@@ -264,9 +263,11 @@ def run(now=None, force_all=False, only=None, attempts=None):
     transactions of its own (see ClientSync); whatever the caller changed
     before is committed first. A step that conflicts with another process
     is retried on its own; a client that fails is recorded as failed and
-    the others carry on.
+    the others carry on. `settings` are the process's (by default those
+    of etc/zope.conf).
     """
-    now = now or utcnow()
+    now = now or gocept.lms.clock.utcnow()
+    settings = settings or gocept.lms.settings.get()
     transaction.commit()
     clients = zope.component.getUtility(IClientProvider)
     results, failures = [], []
@@ -275,17 +276,18 @@ def run(now=None, force_all=False, only=None, attempts=None):
         try:
             if not gocept.lms.db.retrying(
                     transaction.manager,
-                    lambda: _due(client_id, now, force_all, only),
+                    lambda: _due(client_id, now, force_all, only, settings),
                     attempts, 'sync'):
                 continue
-            result = ClientSync(client_id, now, attempts).run()
+            result = ClientSync(client_id, now, settings, attempts).run()
         except ClientGone:
             continue  # removed while we were busy with it
         except Exception as error:
             transaction.abort()
-            failures.append((client_id, describe(error)))
+            text = gocept.lms.failures.describe(error)
+            failures.append((client_id, text))
             log.error('%s: sync failed after %.1f s: %s', client_id,
-                      time.monotonic() - started, describe(error),
+                      time.monotonic() - started, text,
                       exc_info=not isinstance(error, EXPECTED_ERRORS))
             _record_failure(client_id, now, error)
         else:
@@ -295,7 +297,7 @@ def run(now=None, force_all=False, only=None, attempts=None):
     return results, failures
 
 
-def _due(client_id, now, force_all, only):
+def _due(client_id, now, force_all, only, settings):
     client = zope.component.getUtility(IClientProvider).get(client_id)
     if client is None:
         return False
@@ -310,7 +312,8 @@ def _due(client_id, now, force_all, only):
             raise SyncError('notifications are disabled by the client (it '
                             'turns them on with setClientNotifications)')
         return False
-    return force_all or only is not None or ISynchronization(client).due(now)
+    return (force_all or only is not None
+            or ISynchronization(client).due(now, settings))
 
 
 def _switch_back_on(client_id, now, attempts):
@@ -325,7 +328,7 @@ def _switch_back_on(client_id, now, attempts):
     except Exception as error:
         # The next day's sync tries again; the other clients carry on.
         log.error('%s: could not switch notifications back on: %s',
-                  client_id, describe(error),
+                  client_id, gocept.lms.failures.describe(error),
                   exc_info=not isinstance(error, EXPECTED_ERRORS))
 
 

@@ -9,15 +9,10 @@ import zope.security.proxy
 import zope.traversing.browser.absoluteurl
 
 import gocept.lms.client
-import gocept.lms.mail
 import gocept.lms.prefetch
 import gocept.lms.sync
+from gocept.lms.clock import when
 from gocept.lms.interfaces import INotifications, ISynchronization
-
-
-def when(dt, unknown=''):
-    """A time for a page: '2026-05-01 12:01 UTC'."""
-    return gocept.lms.mail.when(dt, unknown)
 
 
 def when_micro(microseconds, unknown=''):

@@ -1,7 +1,7 @@
 """The dashboard, the default view of the LMS site: how the LMS is doing.
 
-Every figure here is cheap to read, as for @@metrics (metrics.py): the
-per-state counters, the schedule's backlog, the checker's published
+Every figure here is cheap to read, as for @@metrics (browser/metrics.py):
+the per-state counters, the schedule's backlog, the checker's published
 figures, one small record per client, the change journal's counter and
 the ring of recent changes (recent.py). No URL record is read but those
 of the recent changes.
@@ -9,7 +9,7 @@ of the recent changes.
 
 import time
 
-import gocept.lms.metrics
+import gocept.lms.browser.metrics
 from gocept.lms.browser.common import Page, client_states, state_class
 from gocept.lms.browser.common import when, when_micro, when_seconds
 from gocept.lms.interfaces import (
@@ -37,7 +37,7 @@ class Dashboard(Page):
 
     def update(self):
         now = time.time()
-        figures = gocept.lms.metrics.Figures(self.context, now)
+        figures = gocept.lms.browser.metrics.Figures(self.context, now)
         urls = self.utility(IURLProvider)
         counts = self.utility(IStateCounts)
         self.total = len(urls)

@@ -29,12 +29,14 @@ MAX_ROWS = 500
 
 
 def status_url(client):
-    base = gocept.lms.settings.get().public_url
+    settings = gocept.lms.settings.get()
+    base = settings.public_url
     if not base.endswith('/'):
         base += '/'
     return '%s@@client-status?%s' % (base, urllib.parse.urlencode({
         'client': client.id,
-        'token': gocept.lms.secrets.sign(PURPOSE, client.id)}))
+        'token': gocept.lms.secrets.sign(
+            PURPOSE, client.id, settings.secret_key_file)}))
 
 
 class ClientStatus(zope.publisher.browser.BrowserView):
@@ -48,7 +50,8 @@ class ClientStatus(zope.publisher.browser.BrowserView):
         # internal one). The page has no buttons, so a frame cannot make
         # anybody click anything on it: any site may frame it.
         allow_framing(self.request)
-        self.lms_name = gocept.lms.settings.get().lms_name
+        settings = gocept.lms.settings.get()
+        self.lms_name = settings.lms_name
         client_id = self.request.form.get('client', '')
         token = self.request.form.get('token', '')
         # Trusted code: the token, not the security policy, decides who
@@ -59,7 +62,7 @@ class ClientStatus(zope.publisher.browser.BrowserView):
         self.client = clients.get(client_id) if isinstance(
             client_id, str) else None
         if self.client is None or not gocept.lms.secrets.verify(
-                PURPOSE, client_id, token):
+                PURPOSE, client_id, token, settings.secret_key_file):
             self.client = None
             self.request.response.setStatus(403)
             return

@@ -38,145 +38,27 @@ asleep until their host is free again.
 import asyncio
 import collections
 import concurrent.futures
-import dataclasses
 import datetime
 import heapq
 import itertools
 import logging
-import re
 import socket
 import time
 
 import aiohttp
-import yarl
 
 from gocept.lms.checking import guard
+from gocept.lms.checking.hosts import host_of
 from gocept.lms.checking import policy
 from gocept.lms.checking import resolve
 from gocept.lms.checking.ftp import check_ftp
 from gocept.lms.checking import anchors
 from gocept.lms.checking.http import check_http, NO_PACING
 from gocept.lms.checking.mailto import check_mailto
+from gocept.lms.checking.settings import CheckerSettings
 
 
 log = logging.getLogger(__name__)
-
-DEFAULT_USER_AGENT = (
-    'gocept.lms/4 (link monitoring server; +https://github.com/gocept)')
-
-
-@dataclasses.dataclass(frozen=True)
-class CheckerSettings(policy.PolicySettings):
-    """Everything the checker can be told; times in seconds.
-
-    The policy knobs (`interval`, `retry_interval`, `min_interval`,
-    `max_retry_after`, `definite_failures`, `definite_span`, `failures`,
-    `failure_span`) come from `policy.PolicySettings`.
-    """
-
-    #: checks in flight at the same time
-    concurrency: int = 20
-    #: requests per second to one host; 0 turns pacing off
-    per_host_rate: float = 1.0
-    #: TCP connect (and TLS handshake start) limit
-    connect_timeout: float = 10.0
-    #: limit for every single read from the socket
-    read_timeout: float = 15.0
-    #: limit for one request from connect to the end of the headers
-    total_timeout: float = 60.0
-    #: redirect hops followed before giving up
-    max_redirects: int = 10
-    #: bytes of a GET body read at most (to keep small answers' connections)
-    body_cap: int = 16384
-    user_agent: str = DEFAULT_USER_AGENT
-    #: CIDR ranges allowed although the guard refuses them otherwise
-    allow_cidrs: tuple = ()
-    #: check that mailto domains take mail (DNS); off: syntax only
-    mx_check: bool = False
-    #: seconds an idle keep-alive connection is kept
-    keepalive_timeout: float = 30.0
-    #: seconds a (checked) DNS answer is reused
-    dns_cache_ttl: float = 60.0
-    #: seconds a name resolution may take; longer is a transient failure
-    dns_timeout: float = 10.0
-    #: seconds a failed resolution (no such name, no answer) is reused
-    dns_failure_ttl: float = 60.0
-    #: names kept in the DNS cache at most
-    dns_cache_size: int = 10000
-    #: look for a URL's #fragment in its page (anchors.py)
-    check_fragments: bool = True
-    #: bytes of a page read at most to find a fragment's anchor
-    anchor_body_cap: int = 524288
-    #: with per_host_rate set: seconds for which a host whose HEAD answer
-    #: failed is asked with GET straight away (0: always HEAD first)
-    get_first_for: float = 600.0
-
-    def __post_init__(self):
-        # Validate early: a bad CIDR should fail at start, not mid-batch.
-        object.__setattr__(self, 'allow_cidrs', tuple(
-            str(n) for n in guard.parse_cidrs(self.allow_cidrs)))
-        if self.concurrency < 1:
-            raise ValueError('concurrency must be at least 1')
-        if self.per_host_rate < 0:
-            raise ValueError('per_host_rate must not be negative')
-        if self.dns_timeout <= 0:
-            raise ValueError('dns_timeout must be positive')
-        if self.get_first_for < 0:
-            raise ValueError('get_first_for must not be negative')
-
-    @classmethod
-    def from_dict(cls, mapping, prefix=''):
-        """Build settings from strings (zope.conf product configuration).
-
-        Keys are the field names, with dashes or underscores. With a
-        `prefix` (``checker-``, say) only keys starting with it are used
-        and an unknown one is an error; without, unknown keys are ignored
-        so the whole product configuration can be passed. Times accept the
-        suffixes s, m, h, d (``6h``); booleans on/off, true/false, yes/no,
-        1/0; `allow_cidrs` a list separated by spaces or commas.
-        """
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        values = {}
-        for key, raw in mapping.items():
-            if prefix:
-                if not key.startswith(prefix):
-                    continue
-                key = key[len(prefix):]
-            name = key.replace('-', '_')
-            if name not in fields:
-                if prefix:
-                    raise ValueError(f'unknown checker setting: {key}')
-                continue
-            values[name] = _convert(fields[name], raw)
-        return cls(**values)
-
-
-_DURATION = re.compile(r'^\s*([0-9.]+)\s*([smhd]?)\s*$')
-_UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400}
-_BOOLS = {'on': True, 'true': True, 'yes': True, '1': True,
-          'off': False, 'false': False, 'no': False, '0': False}
-
-
-def _convert(field, raw):
-    if not isinstance(raw, str):
-        return raw
-    kind = field.type
-    if kind is bool:
-        try:
-            return _BOOLS[raw.strip().lower()]
-        except KeyError:
-            raise ValueError(f'{field.name}: not a boolean: {raw!r}')
-    if kind is int:
-        return int(raw)
-    if kind is float:
-        match = _DURATION.match(raw)
-        if not match:
-            raise ValueError(f'{field.name}: not a number: {raw!r}')
-        return float(match.group(1)) * _UNITS[match.group(2)]
-    if kind is tuple:
-        return tuple(raw.replace(',', ' ').split())
-    return raw
-
 
 class Result(collections.namedtuple(
         'Result', 'key state reason next_check history checked_at')):
@@ -266,30 +148,6 @@ class HeadDoubts:
 def pacing_keys(host, addresses):
     """The keys a request to `host` at `addresses` is paced by."""
     return (host,) + tuple(a for a in dict.fromkeys(addresses) if a != host)
-
-
-# The host of most URLs, found without parsing the whole URL (which costs
-# ten times as much); anything unusual is left to yarl.
-_PLAIN_HOST = re.compile(
-    r'(?:[Hh][Tt][Tt][Pp][Ss]?|[Ff][Tt][Pp])://(?:[^/?#@]*@)?'
-    r'([A-Za-z0-9.-]+)(?::[0-9]*)?(?:[/?#]|\Z)')
-
-
-def host_of(url):
-    """The host of an http, https or ftp URL, as its requests name it
-    (lower case, IDNA), or None."""
-    if not isinstance(url, str):
-        return None
-    match = _PLAIN_HOST.match(url)
-    if match is not None:
-        return match.group(1).lower()
-    try:
-        parsed = yarl.URL(url)
-    except (ValueError, TypeError):
-        return None
-    if parsed.scheme not in ('http', 'https', 'ftp') or not parsed.raw_host:
-        return None
-    return parsed.raw_host.lower()
 
 
 class Checker:

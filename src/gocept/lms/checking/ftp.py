@@ -18,18 +18,11 @@ import ftplib
 import socket
 import urllib.parse
 
-import yarl
 
 from gocept.lms.checking import guard
+from gocept.lms.checking.hosts import host_of
 from gocept.lms.checking.policy import Outcome
 from gocept.lms.checking import policy as p
-
-
-def engine_host(url):
-    try:
-        return yarl.URL(url).raw_host.lower()
-    except (ValueError, TypeError, AttributeError):
-        return None
 
 
 def _classify_reply(exc, what):
@@ -155,7 +148,7 @@ async def check_ftp(url, settings, resolver, loop, executor, pace=None):
     password = urllib.parse.unquote(
         parts.password or ('' if parts.username else 'anonymous@'))
     path, is_dir = _split_path(parts.path)
-    pace_host = engine_host(url) or host.lower()
+    pace_host = host_of(url) or host.lower()
     if pace is not None:
         await pace.wait(pace_host)
     future = loop.run_in_executor(

@@ -18,6 +18,8 @@ import socket
 import aiohttp.abc
 import aiohttp.resolver
 
+from gocept.lms.checking.settings import parse_cidrs
+
 
 # Ranges refused even though some of them are not flagged by `ipaddress`
 # (multicast, for example, counts as "global" there). The label goes into
@@ -71,15 +73,6 @@ class Forbidden(OSError):
 
     def __str__(self):
         return self.message
-
-
-def parse_cidrs(value):
-    """Parse an allow-list given as whitespace/comma separated CIDRs."""
-    if not value:
-        return ()
-    if isinstance(value, str):
-        value = value.replace(',', ' ').split()
-    return tuple(ipaddress.ip_network(v, strict=False) for v in value)
 
 
 def parse_address(host):
@@ -281,4 +274,4 @@ class GuardedResolver(aiohttp.abc.AbstractResolver):
 
 
 __all__ = ['AddressPolicy', 'Forbidden', 'GuardedResolver', 'StaticResolver',
-           'parse_address', 'parse_cidrs']
+           'parse_address']

@@ -9,15 +9,12 @@ failures, stored on the URL object) and returns a `Decision`.
 """
 
 import collections
-import dataclasses
 import datetime
 
 from gocept.lms.interfaces import OK, TEMPORARY_UNAVAILABLE, UNAVAILABLE
 from gocept.lms.interfaces import UNSUPPORTED
-
-
-HOUR = 3600
-DAY = 24 * HOUR
+# The knobs of the policy (PolicySettings) are defined in settings.py.
+from gocept.lms.checking.settings import DAY, HOUR, PolicySettings
 
 
 class Outcome(collections.namedtuple(
@@ -137,26 +134,6 @@ class History(collections.namedtuple(
     """
 
     __slots__ = ()
-
-
-@dataclasses.dataclass(frozen=True)
-class PolicySettings:
-    """The knobs of the policy, all times in seconds."""
-
-    #: re-check interval of URLs that are fine, unavailable or unsupported
-    interval: float = DAY
-    #: first re-check of a failing URL; doubled per failure up to `interval`
-    retry_interval: float = 6 * HOUR
-    #: no URL is checked more often than this, Retry-After included
-    min_interval: float = HOUR
-    #: a longer Retry-After is cut to this
-    max_retry_after: float = 7 * DAY
-    #: 404, 410, FTP 550, NXDOMAIN: failures needed and minimal span
-    definite_failures: int = 2
-    definite_span: float = DAY
-    #: every other failure: failures needed and minimal span
-    failures: int = 3
-    failure_span: float = 2 * DAY
 
 
 class Decision(collections.namedtuple(

@@ -28,6 +28,17 @@ def lms_sites(context):
             if gocept.lms.interfaces.ILMS.providedBy(site)]
 
 
+def each_site(context, step, upgrade_model=False):
+    """Run `step(site)` on every LMS site of the database. Steps written
+    for the first data model bring a site to the second one first
+    (`upgrade_model`, evolve4.py)."""
+    for site in lms_sites(context):
+        if upgrade_model:
+            import gocept.lms.generations.evolve4
+            gocept.lms.generations.evolve4.upgrade_model(site)
+        step(site)
+
+
 def add_utility(site, iface, fill):
     """Give `site` the utility `iface` (and any other it lacks), then
     `fill(utility, site manager)` it from what the site holds. Returns

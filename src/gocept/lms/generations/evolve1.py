@@ -2,8 +2,8 @@
 
 The 3.x server kept each client's password as a plain `password`
 attribute. A `Client` loaded from such a state still has it in its
-`__dict__` (the class's write-only property does not hide it from a
-database dump), so this step moves it through the property and drops it.
+`__dict__`, so this step hashes and seals it (`Client.set_password`, with
+the key of `secret-key-file`) and drops it.
 """
 
 import logging
@@ -11,6 +11,7 @@ import logging
 import zope.generations.utility
 
 import gocept.lms.interfaces
+import gocept.lms.settings
 
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,12 @@ def evolve(context):
             gocept.lms.interfaces.IClientProvider)
         if clients is None:
             continue
+        key_file = gocept.lms.settings.get().secret_key_file
         for client in clients.values():
-            migrate_password(client)
+            migrate_password(client, key_file)
 
 
-def migrate_password(client):
+def migrate_password(client, key_file):
     """Return whether `client` had a plaintext password."""
     # A ghost's __dict__ is empty; load the state before looking into it.
     client._p_activate()
@@ -36,7 +38,7 @@ def migrate_password(client):
     if plain is None:
         return False
     del client.__dict__['password']
-    client.password = plain
+    client.set_password(plain, key_file)
     client._p_changed = True
     log.info('Client %r: plaintext password replaced by hash', client.id)
     return True

@@ -7,7 +7,6 @@ hold is due at once, so the checker gets to all of them.
 import logging
 
 import gocept.lms.generations
-import gocept.lms.generations.evolve4
 import gocept.lms.interfaces
 
 
@@ -15,9 +14,7 @@ log = logging.getLogger(__name__)
 
 
 def evolve(context):
-    for site in gocept.lms.generations.lms_sites(context):
-        gocept.lms.generations.evolve4.upgrade_model(site)
-        add_schedule(site)
+    gocept.lms.generations.each_site(context, add_schedule, upgrade_model=True)
 
 
 def add_schedule(site):

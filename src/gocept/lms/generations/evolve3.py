@@ -7,7 +7,6 @@ holds they are counted once here, which reads every URL record.
 import logging
 
 import gocept.lms.generations
-import gocept.lms.generations.evolve4
 import gocept.lms.interfaces
 
 
@@ -15,9 +14,8 @@ log = logging.getLogger(__name__)
 
 
 def evolve(context):
-    for site in gocept.lms.generations.lms_sites(context):
-        gocept.lms.generations.evolve4.upgrade_model(site)
-        add_state_counts(site)
+    gocept.lms.generations.each_site(
+        context, add_state_counts, upgrade_model=True)
 
 
 def add_state_counts(site):

@@ -29,8 +29,7 @@ CHUNK = 20000
 
 
 def evolve(context):
-    for site in gocept.lms.generations.lms_sites(context):
-        upgrade_model(site)
+    gocept.lms.generations.each_site(context, upgrade_model)
 
 
 def upgrade_model(site):

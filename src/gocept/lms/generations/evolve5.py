@@ -15,8 +15,7 @@ log = logging.getLogger(__name__)
 
 
 def evolve(context):
-    for site in gocept.lms.generations.lms_sites(context):
-        add_journal(site)
+    gocept.lms.generations.each_site(context, add_journal)
 
 
 def add_journal(site):

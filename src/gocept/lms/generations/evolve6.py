@@ -16,8 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def evolve(context):
-    for site in gocept.lms.generations.lms_sites(context):
-        add_search_index(site)
+    gocept.lms.generations.each_site(context, add_search_index)
 
 
 def add_search_index(site):

@@ -5,6 +5,7 @@ import zope.interface
 
 import gocept.lms.callback
 import gocept.lms.interfaces
+import gocept.lms.settings
 
 
 @zope.interface.implementer(gocept.lms.interfaces.ICallbackTransport)
@@ -29,7 +30,7 @@ class XMLRPCDummy:
         self.states = {}
         self.fail = set()
 
-    def connect(self, url):
+    def connect(self, url, timeout):
         self.log.append('Connect: %s' % url)
         return DummyProxy(self, url)
 
@@ -154,6 +155,11 @@ def configure(**settings):
     if not _saved_config:
         _saved_config.append(dict(config))
     config.update({k.replace('_', '-'): str(v) for k, v in settings.items()})
+
+
+def key_file():
+    """The secret-key-file of the test configuration."""
+    return gocept.lms.settings.get().secret_key_file
 
 
 def restore_configuration():

@@ -285,6 +285,40 @@ class CallbackServer:
         self.server.server_close()
 
 
+class SilentServer:
+    """A callback that takes connections and never answers: a client whose
+    site hangs. Counts the connections it took."""
+
+    def __init__(self):
+        self.socket = socket.create_server(('127.0.0.1', 0))
+        self.port = self.socket.getsockname()[1]
+        self.url = 'http://127.0.0.1:%d/db/' % self.port
+        self.accepted = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                connection, address = self.socket.accept()
+            except OSError:
+                return  # closed by stop()
+            self.accepted.append(connection)  # held open, never read
+
+    def wait_for_connections(self, count, timeout=30):
+        """Wait until `count` connections were taken (the kernel completes
+        a connection before this thread takes it); return how many."""
+        deadline = time.monotonic() + timeout
+        while len(self.accepted) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return len(self.accepted)
+
+    def stop(self):
+        self.socket.close()
+        for connection in self.accepted:
+            connection.close()
+
+
 def add_client(conf, client_id, password, callback):
     """Open the database of `conf` (as the LMS does on first start) and add
     a client to its LMS site; for benchmarks that need one."""
@@ -292,13 +326,15 @@ def add_client(conf, client_id, password, callback):
     import zope.component.hooks
     import gocept.lms.client
     import gocept.lms.scripts
+    import gocept.lms.settings
     from gocept.lms.interfaces import IClientProvider
     db = gocept.lms.scripts.open_database(conf, quiet=True)
     connection = db.open()
     try:
         zope.component.hooks.setSite(connection.root()['Application']['lms'])
         client = gocept.lms.client.Client(client_id)
-        client.password = password
+        client.set_password(
+            password, gocept.lms.settings.get().secret_key_file)
         client.callback = callback
         zope.component.getUtility(IClientProvider).add(client)
         transaction.commit()

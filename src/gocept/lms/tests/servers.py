@@ -13,8 +13,7 @@ import threading
 import xmlrpc.client
 
 import aiosmtpd.smtp
-import waitress.server
-import waitress.wasyncore
+import webtest.http
 import zope.component
 import zope.sendmail.delivery
 import zope.sendmail.interfaces
@@ -24,38 +23,27 @@ LOOPBACK = '127.0.0.1'
 
 
 class WSGIServer:
-    """A WSGI application served by waitress in a thread."""
+    """A WSGI application served by waitress in a thread (WebTest's
+    `StopableWSGIServer`)."""
 
     def __init__(self, app, threads=4, **adjustments):
-        self.server = waitress.server.create_server(
+        # Not StopableWSGIServer.create(): it looks for a free port on
+        # every interface; port 0 on the loopback address needs no search.
+        self.server = webtest.http.StopableWSGIServer(
             app, host=LOOPBACK, port=0, threads=threads,
             clear_untrusted_proxy_headers=True, **adjustments)
         self.port = int(self.server.effective_port)
         self.url = 'http://%s:%d/' % (LOOPBACK, self.port)
-        self._stopping = False
         self.thread = threading.Thread(
-            target=self._run, name='waitress', daemon=True)
-
-    def _run(self):
-        # Our own loop, so that stopping needs no signal from another
-        # thread: the loop notices the flag within one poll interval and
-        # closes every channel itself.
-        server_map = self.server._map
-        try:
-            while not self._stopping:
-                waitress.wasyncore.loop(
-                    timeout=0.05, map=server_map, count=1)
-        finally:
-            waitress.wasyncore.close_all(server_map)
+            target=self.server.run, name='waitress', daemon=True)
 
     def start(self):
         self.thread.start()
         return self
 
     def stop(self):
-        self._stopping = True
+        self.server.shutdown()
         self.thread.join(10)
-        self.server.task_dispatcher.shutdown()
 
     def __enter__(self):
         return self.start()

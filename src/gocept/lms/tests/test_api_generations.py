@@ -31,7 +31,7 @@ class Evolve1Test(unittest.TestCase):
         old.__dict__['password'] = 'plain-secret'
         clients.add(old)
         clients.add(gocept.lms.client.Client('new'))
-        clients['new'].password = 'new-secret'
+        clients['new'].set_password('new-secret', gocept.lms.tests.key_file())
         connection = root._p_jar
         connection.root()['zope.generations']['gocept.lms'] = 0
         transaction.commit()
@@ -44,7 +44,9 @@ class Evolve1Test(unittest.TestCase):
         self.assertNotIn('plain-secret', repr(old.__getstate__()))
         self.assertTrue(old.check_password('plain-secret'))
         self.assertFalse(old.check_password('other'))
-        self.assertEqual('plain-secret', old.callback_password())
+        self.assertEqual(
+            'plain-secret',
+            old.callback_password(gocept.lms.tests.key_file()))
         self.assertTrue(clients['new'].check_password('new-secret'))
         self.assertEqual(
             gocept.lms.generations.manager.generation,

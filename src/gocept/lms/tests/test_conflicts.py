@@ -23,6 +23,7 @@ import zope.publisher.interfaces.xmlrpc
 import zope.security.checker
 from ZODB.POSException import ConflictError, ReadConflictError
 
+import gocept.lms.settings
 import gocept.lms.app
 import gocept.lms.client
 import gocept.lms.conflicts
@@ -233,9 +234,10 @@ class ConcurrentRegistrations(unittest.TestCase):
             zope.component.hooks.setSite(site)
             try:
                 clients = zope.component.getUtility(IClientProvider)
+                key_file = gocept.lms.settings.get().secret_key_file
                 for client_id, password in self.passwords.items():
                     client = gocept.lms.client.Client(client_id)
-                    client.password = password
+                    client.set_password(password, key_file)
                     clients.add(client)
             finally:
                 zope.component.hooks.setSite(None)

@@ -77,10 +77,9 @@ class FileModes(unittest.TestCase):
 
     def test_the_key_that_seals_passwords_and_its_directory(self):
         key = self.path('keys', 'secret.key')
-        gocept.lms.tests.configure(secret_key_file=key)
         gocept.lms.secrets._fernets.pop(key, None)
-        sealed = gocept.lms.secrets.seal('pw')
-        self.assertEqual('pw', gocept.lms.secrets.unseal(sealed))
+        sealed = gocept.lms.secrets.seal('pw', key)
+        self.assertEqual('pw', gocept.lms.secrets.unseal(sealed, key))
         self.assertEqual(0o700, mode(self.path('keys')))
         self.assertEqual(0o600, mode(key))
 

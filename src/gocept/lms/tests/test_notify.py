@@ -32,7 +32,7 @@ class NotifierFailures(unittest.TestCase):
         self.smtp = gocept.lms.tests.start_smtp_server()
         fred = gocept.lms.client.Client('fred')
         fred.callback = 'http://fred.example.com/db/'
-        fred.password = 'pw'
+        fred.set_password('pw', gocept.lms.tests.key_file())
         fred.contact_email = 'fred@example.com'
         zope.component.getUtility(IClientProvider).add(fred)
         url = zope.component.getUtility(IURLProvider).add('http://a.example/')

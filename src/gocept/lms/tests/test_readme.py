@@ -39,3 +39,34 @@ class ReadmeTest(unittest.TestCase):
         self.assertIn('sync', scripts)
         for name in scripts:
             self.assertIn('bin/%s' % name, readme, name)
+
+    def layout(self):
+        readme = read('README.txt')
+        start = readme.index('``src/gocept/lms/``\n')
+        return readme[start:readme.index('``benchmarks/``\n', start)]
+
+    def test_the_layout_names_what_is_in_the_package(self):
+        package = os.path.join(CHECKOUT, 'src', 'gocept', 'lms')
+        layout = self.layout()
+        for folder in ('', 'checking', 'scripts'):
+            for name in sorted(os.listdir(os.path.join(package, folder))):
+                path = os.path.join(folder, name)
+                if name in ('__pycache__', 'tests') and folder:
+                    continue
+                if name == '__pycache__' or name.endswith('.pyc') or (
+                        name == '__init__.py' and folder != 'scripts'):
+                    continue
+                if os.path.isdir(os.path.join(package, path)):
+                    path += '/'
+                self.assertIn('``%s``' % path, layout, path)
+
+    def test_what_the_layout_names_is_there(self):
+        package = os.path.join(CHECKOUT, 'src', 'gocept', 'lms')
+        named = re.findall(r'``([^`]+)``', self.layout())
+        paths = [name for name in named
+                 if re.search(r'(\.py|\.txt|\.zcml|/)$', name)
+                 and '*' not in name and not name.startswith(('bin/', 'src/'))]
+        self.assertIn('checking/engine.py', paths)
+        for path in paths:
+            self.assertTrue(os.path.exists(os.path.join(package, path)), path)
+

@@ -11,6 +11,7 @@ import zope.component.hooks
 import gocept.lms.backoff
 import gocept.lms.client
 import gocept.lms.journal
+import gocept.lms.settings
 import gocept.lms.sync
 import gocept.lms.tests
 from gocept.lms.interfaces import DISABLED_BY_CLIENT, DISABLED_BY_LMS
@@ -23,6 +24,11 @@ from gocept.lms.tests.servers import LMSFixture
 T0 = datetime.datetime(2026, 3, 1, 2, 0, tzinfo=datetime.timezone.utc)
 HOUR = datetime.timedelta(hours=1)
 MINUTE = datetime.timedelta(minutes=1)
+
+
+def due(state, now):
+    """Whether the syncer, with the test configuration, syncs now."""
+    return state.due(now, gocept.lms.settings.get())
 
 
 class SyncTest(unittest.TestCase):
@@ -45,7 +51,7 @@ class SyncTest(unittest.TestCase):
     def add_client(self, id, links=None):
         client = gocept.lms.client.Client(id)
         client.callback = 'http://%s.example.com/db/' % id
-        client.password = 'pw-' + id
+        client.set_password('pw-' + id, gocept.lms.tests.key_file())
         client.contact_email = '%s@example.com' % id
         self.clients.add(client)
         if links is not None:
@@ -134,15 +140,15 @@ class SyncTest(unittest.TestCase):
         self.xmlrpc.fail.add(fred.callback)
         gocept.lms.sync.run(T0)
         state = ISynchronization(fred)
-        self.assertFalse(state.due(T0 + 29 * MINUTE))
-        self.assertTrue(state.due(T0 + 30 * MINUTE))
+        self.assertFalse(due(state, T0 + 29 * MINUTE))
+        self.assertTrue(due(state, T0 + 30 * MINUTE))
         gocept.lms.sync.run(T0 + 30 * MINUTE)
         self.assertEqual(2, state.failures)
-        self.assertFalse(state.due(T0 + 89 * MINUTE))
-        self.assertTrue(state.due(T0 + 90 * MINUTE))
+        self.assertFalse(due(state, T0 + 89 * MINUTE))
+        self.assertTrue(due(state, T0 + 90 * MINUTE))
         # The backoff never exceeds the daily interval.
         state.failures = 20
-        self.assertTrue(state.due(state.last_attempt + 23 * HOUR))
+        self.assertTrue(due(state, state.last_attempt + 23 * HOUR))
         # Once the client is back, a success resets the count.
         self.xmlrpc.fail.clear()
         results, failures = gocept.lms.sync.run(T0 + 24 * HOUR)
@@ -160,8 +166,8 @@ class SyncTest(unittest.TestCase):
         state.last_attempt = T0
         for failures in (37, 1000, 10 ** 6):
             state.failures = failures
-            self.assertFalse(state.due(T0 + 23 * HOUR - MINUTE), failures)
-            self.assertTrue(state.due(T0 + 23 * HOUR), failures)
+            self.assertFalse(due(state, T0 + 23 * HOUR - MINUTE), failures)
+            self.assertTrue(due(state, T0 + 23 * HOUR), failures)
 
     def test_a_client_down_for_ages_is_still_tried_daily(self):
         fred = self.add_client('fred', ['http://a.example/'])
@@ -202,8 +208,8 @@ class SyncTest(unittest.TestCase):
         gocept.lms.sync.run(T0)
         state = ISynchronization(fred)
         self.assertEqual(T0, state.last)
-        self.assertFalse(state.due(T0 + 22 * HOUR + 59 * MINUTE))
-        self.assertTrue(state.due(T0 + 23 * HOUR))
+        self.assertFalse(due(state, T0 + 22 * HOUR + 59 * MINUTE))
+        self.assertTrue(due(state, T0 + 23 * HOUR))
 
     def test_clients_with_disabled_notifications_are_skipped(self):
         fred = self.add_client('fred', ['http://a.example/'])
@@ -396,33 +402,68 @@ class SyncTest(unittest.TestCase):
         self.assertEqual(
             {'barney'}, self.urls.get_url('http://s.example/').clients)
 
-    def test_a_client_removed_during_a_run_is_skipped(self):
-        self.add_client('fred', ['http://a.example/'])
-        self.add_client('barney', ['http://b.example/'])
-        original = gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks
+    def remove_elsewhere(self, client_id):
+        """Remove the client as another process does: on a connection of
+        its own, in a transaction of its own, committed at once."""
         db = self.layer.getRootFolder()._p_jar.db()
+        tm = transaction.TransactionManager()
+        connection = db.open(tm)
+        try:
+            with tm:
+                site = connection.root()['Application'][self.site.__name__]
+                site.getSiteManager().getUtility(IClientProvider).remove(
+                    client_id)
+        finally:
+            connection.close()
 
-        def remove_fred(proxy, client_id, password):
-            # barney syncs first (ids are sorted); meanwhile another
-            # process removes fred and commits.
-            if client_id == 'barney':
-                tm = transaction.TransactionManager()
-                with tm:
-                    site = db.open(tm).root()['Application'][
-                        self.site.__name__]
-                    clients = site.getSiteManager().getUtility(
-                        IClientProvider)
-                    if 'fred' in clients:
-                        clients.remove('fred')
-            return original(proxy, client_id, password)
-        gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks = remove_fred
+    def sync_removing(self, client_id, when_fetching):
+        """Run the syncer; another process removes `client_id` while the
+        syncer fetches the list of `when_fetching`."""
+        original = gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks
+        removed = []
+
+        def fetch(proxy, fetched_id, password):
+            # The syncer holds no transaction open while it waits for
+            # the client's answer.
+            if fetched_id == when_fetching and not removed:
+                self.remove_elsewhere(client_id)
+                removed.append(client_id)
+            return original(proxy, fetched_id, password)
+        gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks = fetch
         try:
             results, failures = gocept.lms.sync.run(T0)
         finally:
             gocept.lms.tests.DummyProxy.xmlrpc_getAllLinks = original
+        self.assertEqual([client_id], removed)
+        return [r.client_id for r in results], failures
+
+    def test_a_client_removed_while_another_syncs_is_skipped(self):
+        self.add_client('fred', ['http://a.example/'])
+        self.add_client('barney', ['http://b.example/'])
+        # barney syncs first (ids are sorted).
         self.assertEqual((['barney'], []),
-                         ([r.client_id for r in results], failures))
+                         self.sync_removing('fred', when_fetching='barney'))
+        transaction.begin()
         self.assertNotIn('fred', self.clients)
+        self.assertIsNone(self.urls.get_url('http://a.example/'))
+
+    def test_a_client_removed_during_its_own_sync_gets_nothing_stored(self):
+        self.add_client('fred', ['http://a.example/', 'http://f.example/'])
+        self.add_client('barney', ['http://b.example/'])
+        gocept.lms.sync.run(T0 - 24 * HOUR)
+        # fred's list now has a URL new to the LMS; fred is removed while
+        # the syncer fetches it, between the syncer's transactions.
+        self.xmlrpc.links['http://fred.example.com/db/'] = [
+            'http://a.example/', 'http://new.example/']
+        self.assertEqual((['barney'], []),
+                         self.sync_removing('fred', when_fetching='fred'))
+        transaction.begin()
+        self.assertNotIn('fred', self.clients)
+        # Removing fred dropped his URLs; his sync added none back.
+        for url in ('http://a.example/', 'http://f.example/',
+                    'http://new.example/'):
+            self.assertIsNone(self.urls.get_url(url), url)
+        self.assertIsNotNone(self.urls.get_url('http://b.example/'))
 
     def test_the_client_gets_its_own_credentials(self):
         self.add_client('fred', ['http://a.example/'])

@@ -59,7 +59,7 @@ class SyncScriptTest(unittest.TestCase):
         self.servers.append(server)
         tm, site = self.open_site()
         client = gocept.lms.client.Client(id)
-        client.password = 'pw-' + id
+        client.set_password('pw-' + id, gocept.lms.tests.key_file())
         client.callback = server.url
         zope.component.getUtility(IClientProvider).add(client)
         tm.commit()
@@ -128,12 +128,42 @@ class SyncScriptTest(unittest.TestCase):
         self.assertEqual((None, 1), (state.last, state.failures))
         self.assertEqual([], list(clients['fred'].urls))
 
-    def test_unreachable_client_times_out(self):
+    def test_unreachable_client_fails(self):
         fred = self.add_client('fred', ['http://a.example/'])
         fred.stop()  # nobody listens there any more
         result = self.sync('--force')
         self.assertEqual(1, result.returncode)
         self.assertIn('ConnectionRefusedError', result.stderr)
+
+    def test_a_client_that_does_not_answer_times_out(self):
+        hanging = processes.SilentServer()
+        self.addCleanup(hanging.stop)
+        self.add_client('barney', ['http://b.example/'])
+        tm, site = self.open_site()
+        fred = gocept.lms.client.Client('fred')
+        fred.set_password('pw-fred', gocept.lms.tests.key_file())
+        fred.callback = hanging.url
+        zope.component.getUtility(IClientProvider).add(fred)
+        tm.commit()
+        directory = tempfile.mkdtemp(dir=self.tmp)
+        conf = processes.write_zope_conf(directory, self.zeo, {
+            'secret-key-file': self.layer.config['secret-key-file'],
+            'callback-timeout': '0.5'})
+        # Without the timeout the syncer would wait for fred for ever
+        # (and run_script would give up after two minutes).
+        result = processes.run_script('sync', '-C', conf, '--force')
+        self.assertEqual(1, result.returncode, result.stderr)
+        self.assertIn('fred: sync failed', result.stderr)
+        self.assertIn('TimeoutError', result.stderr)
+        # The syncer did reach fred's callback: the failure is its silence.
+        self.assertEqual(1, hanging.wait_for_connections(1))
+        # fred's failure is recorded; barney was synced all the same.
+        tm, site = self.open_site()
+        clients = zope.component.getUtility(IClientProvider)
+        self.assertIn('TimeoutError',
+                      ISynchronization(clients['fred']).last_error)
+        self.assertEqual(0, ISynchronization(clients['barney']).failures)
+        self.assertIsNotNone(ISynchronization(clients['barney']).last)
 
     def test_unknown_client_and_bad_config(self):
         result = self.sync('--client', 'nobody')

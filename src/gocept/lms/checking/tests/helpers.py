@@ -6,7 +6,8 @@ import socket
 import unittest
 import unittest.mock
 
-from gocept.lms.checking.engine import Checker, CheckerSettings
+from gocept.lms.checking.engine import Checker
+from gocept.lms.checking.settings import CheckerSettings
 from gocept.lms.checking.guard import StaticResolver, parse_address
 from gocept.lms.checking.tests.server import LocalHTTPServer
 

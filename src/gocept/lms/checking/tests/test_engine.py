@@ -6,56 +6,8 @@ import unittest
 import unittest.mock
 
 from gocept.lms.checking import engine, policy
-from gocept.lms.checking.engine import CheckerSettings, Pacer
+from gocept.lms.checking.engine import Pacer
 from gocept.lms.checking.tests import helpers
-
-
-class SettingsTests(unittest.TestCase):
-
-    def test_defaults(self):
-        s = CheckerSettings()
-        self.assertEqual(20, s.concurrency)
-        self.assertEqual(1.0, s.per_host_rate)
-        self.assertEqual((), s.allow_cidrs)
-        self.assertFalse(s.mx_check)
-        self.assertEqual(3600, s.min_interval)
-
-    def test_from_strings(self):
-        s = CheckerSettings.from_dict({
-            'concurrency': '50', 'per-host-rate': '0.5',
-            'connect_timeout': '5', 'read-timeout': '1m',
-            'failure-span': '3d', 'retry-interval': '2h',
-            'allow-cidrs': '127.0.1.0/24, 10.5.0.0/16',
-            'mx-check': 'on', 'user-agent': 'Bot/1 (+mailto:x@example.com)',
-            'lms-name': 'not ours, ignored'})
-        self.assertEqual(50, s.concurrency)
-        self.assertEqual(0.5, s.per_host_rate)
-        self.assertEqual(5.0, s.connect_timeout)
-        self.assertEqual(60.0, s.read_timeout)
-        self.assertEqual(3 * 86400, s.failure_span)
-        self.assertEqual(7200, s.retry_interval)
-        self.assertEqual(('127.0.1.0/24', '10.5.0.0/16'), s.allow_cidrs)
-        self.assertTrue(s.mx_check)
-        self.assertEqual('Bot/1 (+mailto:x@example.com)', s.user_agent)
-
-    def test_prefix_is_strict(self):
-        s = CheckerSettings.from_dict(
-            {'checker-concurrency': '3', 'other': 'x'}, prefix='checker-')
-        self.assertEqual(3, s.concurrency)
-        with self.assertRaises(ValueError):
-            CheckerSettings.from_dict({'checker-concurency': '3'},
-                                      prefix='checker-')
-
-    def test_bad_values(self):
-        for bad in ({'mx-check': 'maybe'}, {'read-timeout': 'soon'},
-                    {'concurrency': '0'}, {'allow-cidrs': 'nonsense'}):
-            with self.subTest(bad=bad):
-                with self.assertRaises(ValueError):
-                    CheckerSettings.from_dict(bad)
-
-    def test_frozen(self):
-        with self.assertRaises(Exception):
-            CheckerSettings().concurrency = 5
 
 
 class PacerTests(unittest.TestCase):
@@ -80,13 +32,16 @@ class EngineTests(helpers.ServerTestCase):
                  ('c', 'gopher://example.org/', None),
                  ('d', 'javascript:alert(1)', None),
                  ('e', 'no-scheme', None)]
+        before = datetime.datetime.now(datetime.timezone.utc)
         results = {r.key: r async for r in self.checker.check_many(items)}
+        after = datetime.datetime.now(datetime.timezone.utc)
         self.assertEqual(set('abcde'), set(results))
         a = results['a']
         self.assertEqual(('ok', '200 OK', 86400, None),
                          (a.state, a.reason, a.next_check, a.history))
         self.assertEqual(datetime.timezone.utc, a.checked_at.tzinfo)
-        self.assertLess(abs(a.checked_at.timestamp() - time.time()), 5)
+        # when the check finished: during the call
+        self.assertTrue(before <= a.checked_at <= after, a.checked_at)
         self.assertEqual('unavailable', results['b'].state)
         self.assertEqual(4, results['b'].history.failures)
         self.assertEqual(
@@ -196,7 +151,15 @@ class PolitenessTests(helpers.ServerTestCase):
         for host, host_gaps in self.gaps().items():
             self.assertEqual(2, len(host_gaps))
             self.assertGreaterEqual(min(host_gaps), 0.999)
-            self.assertLess(max(host_gaps), 1.3)
+        # One host's wait does not hold up the other: the hosts' first
+        # requests come before either host's second, and the seconds
+        # before either host's third. Served one host after the other
+        # (or a host's slot missed), a host's next request would come
+        # first.
+        a, b = (sorted(self.times()[host]) for host in self.hosts[:2])
+        for k in range(2):
+            self.assertLess(max(a[k], b[k]), min(a[k + 1], b[k + 1]),
+                            (a, b))
 
     async def test_pacing_holds_across_batches(self):
         for batch in range(2):

@@ -4,7 +4,6 @@ import socket
 import ssl
 import subprocess
 import tempfile
-import time
 import unittest
 
 from gocept.lms.checking import engine
@@ -191,10 +190,10 @@ class HTTPTests(helpers.ServerTestCase):
         await self.assertOutcome('/slow?0.2', 'http', 200)
 
     async def test_read_timeout(self):
-        start = time.monotonic()
+        # The detail names the limit that ended the check: the read
+        # timeout, not the total one (3 s in these tests), nor the server.
         await self.assertOutcome('/hang', 'timeout',
                                  detail='read timeout (0.5 s)')
-        self.assertLess(time.monotonic() - start, 2)
 
     async def test_connect_timeout(self):
         # A listener that never accepts, its queue filled: SYNs are dropped.
@@ -236,9 +235,7 @@ class HTTPTests(helpers.ServerTestCase):
         await self.assertOutcome('/cut', 'reset', 'cut in the middle')
 
     async def test_huge_body_is_not_downloaded(self):
-        start = time.monotonic()
         await self.assertOutcome('/huge', 'http', 200)
-        self.assertLess(time.monotonic() - start, 2)
         await asyncio.sleep(0.1)
         # what the server pushed into socket buffers, not what it had
         self.assertLess(self.server.huge_sent, 50 * 1024 * 1024)

@@ -1,7 +1,8 @@
 import socket
 import unittest
 
-from gocept.lms.checking.mailto import address_problem, addresses
+from gocept.lms.checking.mailto import addresses
+from gocept.lms.mailaddress import address_problem
 from gocept.lms.checking.tests import helpers
 
 
@@ -19,7 +20,7 @@ class SyntaxTests(unittest.TestCase):
                         'a..b@example.com', '.a@example.com',
                         'a@-example.com', 'a@exa mple.com', 'a b@example.com',
                         'x' * 65 + '@example.com', 'a@[300.1.1.1]',
-                        'a@' + 'b' * 64 + '.com'):
+                        'a@' + 'b' * 64 + '.com', 'a@example.com\n'):
             with self.subTest(address=address):
                 self.assertIsNotNone(address_problem(address))
 

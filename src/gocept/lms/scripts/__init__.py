@@ -1,5 +1,10 @@
-"""Console entry points: bin/web, bin/sync, bin/checker, bin/notifier and
-bin/lms.
+"""The console scripts, and what they share at start.
+
+Here: bin/web (the web server), bin/checker, bin/notifier, bin/sync (the
+nightly syncer, run by cron) and bin/lms (all of them under supervisord).
+Beside: bin/mailqueue (`scripts/mailqueue.py`, sends the queued mails)
+and bin/lms-demo (`scripts/demo.py`, watches a running local LMS at
+work). setup.py names the function behind each.
 
 A script that cannot start says why in one line on stderr and exits with
 status 2 (EXIT_CONFIG): the configuration cannot be read, the ZEO server
@@ -49,6 +54,11 @@ WAIT_POLL = 0.5
 WAIT_REPORT = 5.0
 
 
+# What reading a configuration raises: ZConfig's complaints, a file that
+# cannot be read, a value of the wrong kind or an unknown key.
+CONFIGURATION_ERRORS = (ZConfig.ConfigurationError, OSError, ValueError)
+
+
 class CannotStart(Exception):
     """Why a script cannot start, as one line for stderr."""
 
@@ -72,6 +82,18 @@ def read_configuration(config_file, quiet=False):
     # Unknown keys fail here (ValueError), before anything is opened.
     gocept.lms.settings.get()
     return options
+
+
+def configure(prog, config_file, quiet=False):
+    """`read_configuration` for the console script `prog`; False after
+    one line on stderr that says why the configuration cannot be read."""
+    try:
+        read_configuration(config_file, quiet=quiet)
+    except CONFIGURATION_ERRORS as e:
+        print('%s: cannot read the configuration: %s'
+              % (prog, ' '.join(str(e).splitlines())), file=sys.stderr)
+        return False
+    return True
 
 
 def open_database(config_file, filestorage=None, quiet=False,
@@ -167,7 +189,7 @@ def open_for(prog, args, **kw):
             args.config, connect_timeout=args.connect_timeout, **kw)
     except CannotStart as e:
         message = str(e)
-    except (ZConfig.ConfigurationError, OSError, ValueError) as e:
+    except CONFIGURATION_ERRORS as e:
         message = 'cannot open the database: %s' % ' '.join(
             str(e).splitlines())
     print('%s: %s' % (prog, message), file=sys.stderr)
@@ -211,8 +233,7 @@ def sync_main(argv=None):
                     'LMS and send them every state. Meant for cron, hourly: '
                     'each client is synced once a day, a failed one again '
                     'soon after.')
-    parser.add_argument('-C', '--config', default=DEFAULT_CONFIG,
-                        help='zope.conf to use (default: %(default)s)')
+    add_config_option(parser)
     parser.add_argument('--filestorage', metavar='PATH',
                         help='open this FileStorage instead of the database '
                              'in the configuration (no other process may '
@@ -278,6 +299,11 @@ def sync_main(argv=None):
     return EXIT_CLIENT_FAILED if failed else EXIT_OK
 
 
+def add_config_option(parser, help='zope.conf to use'):
+    parser.add_argument('-C', '--config', default=DEFAULT_CONFIG,
+                        help=help + ' (default: %(default)s)')
+
+
 def add_wait_option(parser):
     parser.add_argument(
         '--wait', type=float, default=WAIT_FOR_SITE, metavar='SECONDS',
@@ -311,8 +337,7 @@ def web_main(argv=None):
                     'LMS site first.',
         epilog='Exit status 2: the configuration or the database could '
                'not be opened.')
-    parser.add_argument('-C', '--config', default=DEFAULT_CONFIG,
-                        help='zope.conf to use (default: %(default)s)')
+    add_config_option(parser)
     parser.add_argument('--threads', type=int, default=4,
                         help='requests served at the same time '
                              '(default: %(default)s)')
@@ -500,8 +525,7 @@ def run_worker(prog, description, once_help, argv, work):
         prog=prog,
         description=description + ' Runs as a daemon unless --once is '
                     'given.')
-    parser.add_argument('-C', '--config', default=DEFAULT_CONFIG,
-                        help='zope.conf to use (default: %(default)s)')
+    add_config_option(parser)
     parser.add_argument('--once', action='store_true', help=once_help)
     parser.add_argument('-q', '--quiet', action='store_true',
                         help='log warnings and errors only')

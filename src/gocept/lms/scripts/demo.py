@@ -23,7 +23,6 @@ import xmlrpc.client
 import xmlrpc.server
 
 import aiohttp.web
-import ZConfig
 
 import gocept.lms.scripts
 import gocept.lms.settings
@@ -166,8 +165,7 @@ def main(argv=None):
                     'arrive.',
         epilog='Exit status: 0 every state arrived, 1 some did not, 2 the '
                'configuration cannot be read or the LMS cannot be reached.')
-    parser.add_argument('-C', '--config', default='etc/zope.conf',
-                        help='zope.conf of the LMS (default: %(default)s)')
+    gocept.lms.scripts.add_config_option(parser, 'zope.conf of the LMS')
     parser.add_argument('--timeout', type=float, default=90,
                         metavar='SECONDS',
                         help='how long to wait for the states '
@@ -175,11 +173,7 @@ def main(argv=None):
     parser.add_argument('--keep', action='store_true',
                         help='leave the demo client registered')
     args = parser.parse_args(argv)
-    try:
-        gocept.lms.scripts.read_configuration(args.config)
-    except (ZConfig.ConfigurationError, OSError, ValueError) as e:
-        print('lms-demo: cannot read the configuration: %s'
-              % ' '.join(str(e).splitlines()), file=sys.stderr)
+    if not gocept.lms.scripts.configure('lms-demo', args.config):
         return gocept.lms.scripts.EXIT_CONFIG
     settings = gocept.lms.settings.get()
     try:
