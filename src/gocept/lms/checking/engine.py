@@ -44,13 +44,13 @@ import socket
 import time
 
 import aiohttp
-import yarl
 
 from gocept.lms.checking import guard
 from gocept.lms.checking import policy
 from gocept.lms.checking import resolve
 from gocept.lms.checking.ftp import check_ftp
 from gocept.lms.checking import anchors
+from gocept.lms.checking.hosts import host_of
 from gocept.lms.checking.http import check_http, NO_PACING
 from gocept.lms.checking.mailto import check_mailto
 
@@ -238,30 +238,6 @@ class Pacer:
 def pacing_keys(host, addresses):
     """The keys a request to `host` at `addresses` is paced by."""
     return (host,) + tuple(a for a in dict.fromkeys(addresses) if a != host)
-
-
-# The host of most URLs, found without parsing the whole URL (which costs
-# ten times as much); anything unusual is left to yarl.
-_PLAIN_HOST = re.compile(
-    r'(?:[Hh][Tt][Tt][Pp][Ss]?|[Ff][Tt][Pp])://(?:[^/?#@]*@)?'
-    r'([A-Za-z0-9.-]+)(?::[0-9]*)?(?:[/?#]|\Z)')
-
-
-def host_of(url):
-    """The host of an http, https or ftp URL, as its requests name it
-    (lower case, IDNA), or None."""
-    if not isinstance(url, str):
-        return None
-    match = _PLAIN_HOST.match(url)
-    if match is not None:
-        return match.group(1).lower()
-    try:
-        parsed = yarl.URL(url)
-    except (ValueError, TypeError):
-        return None
-    if parsed.scheme not in ('http', 'https', 'ftp') or not parsed.raw_host:
-        return None
-    return parsed.raw_host.lower()
 
 
 class Checker:
