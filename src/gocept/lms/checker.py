@@ -445,7 +445,12 @@ class Runner:
         interval = self.settings.check_shard_lease / RENEWALS
         while True:
             await asyncio.sleep(interval)
-            await self.renew(sites)
+            try:
+                await self.renew(sites)
+            except Exception:
+                # The database is away, say. Without a lease the claims
+                # stop (shardlease.Leases.claimable); try again.
+                log.exception('lease not renewed')
 
     def stop(self):
         """Stop soon (SIGINT, SIGTERM): no more claims, the checks in
