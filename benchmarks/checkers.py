@@ -94,13 +94,16 @@ def child_env():
 
 # --- one run ----------------------------------------------------------------
 
-def open_site(db):
+def open_site(db, hook=False):
+    """A connection of its own; `hook`: make its site the current one
+    (for writes, whose subscribers look their utilities up)."""
     import transaction
     import zope.component.hooks
     tm = transaction.TransactionManager()
     connection = db.open(tm)
     site = connection.root()['Application']['lms']
-    zope.component.hooks.setSite(site)
+    if hook:
+        zope.component.hooks.setSite(site)
     return tm, connection, site.getSiteManager()
 
 
@@ -119,6 +122,11 @@ def owners(sm):
         shard.owner for shard in sm.getUtility(ISchedule).shards)
 
 
+def balanced(counts, checkers, share):
+    return (None not in counts and len(counts) == checkers
+            and set(counts.values()) == {share})
+
+
 def unchecked(sm):
     from gocept.lms.interfaces import IStateCounts, UNKNOWN
     return sm.getUtility(IStateCounts)[UNKNOWN]
@@ -127,7 +135,9 @@ def unchecked(sm):
 def run(checkers, rate, urls):
     """Seconds from registering `urls` to the last result committed, and
     the server's request log."""
+    import zope.component.hooks
     import gocept.lms.client
+    import gocept.lms.interfaces
     import gocept.lms.scripts
     from gocept.lms.interfaces import IClientProvider, IURLProvider
     from gocept.lms.tests import processes
@@ -144,7 +154,7 @@ def run(checkers, rate, urls):
             'checker-per-host-rate': str(rate),
             'checker-concurrency': str(CONCURRENCY)})
         db = gocept.lms.scripts.open_database(conf, quiet=True)
-        tm, connection, sm = open_site(db)
+        tm, connection, sm = open_site(db, hook=True)
         sm.getUtility(IClientProvider).add(gocept.lms.client.Client('bench'))
         tm.commit()
         procs = [subprocess.Popen(
@@ -153,9 +163,7 @@ def run(checkers, rate, urls):
             for n in range(checkers)]
         share = len(read(db, lambda sm: sm.getUtility(
             gocept.lms.interfaces.ISchedule).shards)) // checkers
-        wait(lambda: sorted(read(db, owners).items(), key=str) and
-             set(read(db, owners).values()) == {share} and
-             None not in read(db, owners), procs)
+        wait(lambda: balanced(read(db, owners), checkers, share), procs)
         urls = [url.replace('PORT', str(server.port)) for url in urls]
         tm.begin()
         sm.getUtility(IClientProvider)['bench'].register_urls(
@@ -164,6 +172,7 @@ def run(checkers, rate, urls):
         start = time.monotonic()
         wait(lambda: read(db, unchecked) == 0, procs, pause=0.02)
         elapsed = time.monotonic() - start
+        zope.component.hooks.setSite(None)
         connection.close()
         db.close()
     finally:
