@@ -206,19 +206,21 @@ class Metrics:
         workers = figures.workers()
         if not workers:
             return
+        now = figures.now
+
+        def each(function):
+            return [((('checker', w.name),), function(w)) for w in workers]
+        shards = dict(figures.worker_shards(workers))
         out.family('lms_check_worker_up', 'gauge',
                    'Whether the checker holds its lease (renewed it within '
-                   'check-shard-lease).',
-                   [((('checker', w.name),), w.alive(figures.now))
-                    for w in workers])
+                   'check-shard-lease).', each(lambda w: w.alive(now)))
         out.family('lms_check_worker_shards', 'gauge',
                    'Shards of the schedule the checker leases.',
-                   [((('checker', w.name),), shards)
-                    for w, shards in figures.worker_shards(workers)])
+                   each(lambda w: shards[w]))
         out.family('lms_check_worker_checks_in_flight', 'gauge',
                    'Checks the checker runs now (0 once it is down).',
-                   [((('checker', w.name),), w.stats.get('in_flight', 0)
-                     if w.alive(figures.now) else 0) for w in workers])
+                   each(lambda w: w.stats.get('in_flight', 0)
+                        if w.alive(now) else 0))
         out.family('lms_check_worker_checks_total', 'counter',
                    'Checks the checker finished since it started, by the '
                    'resulting state.',
