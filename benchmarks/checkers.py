@@ -169,9 +169,10 @@ def run(checkers, rate, urls):
         sm.getUtility(IClientProvider)['bench'].register_urls(
             sm.getUtility(IURLProvider).add_multiple(urls))
         tm.commit()
-        start = time.monotonic()
+        start, cpu = time.monotonic(), cpu_times()
         wait(lambda: read(db, unchecked) == 0, procs, pause=0.02)
         elapsed = time.monotonic() - start
+        busy = cpu_busy(cpu, cpu_times())
         zope.component.hooks.setSite(None)
         connection.close()
         db.close()
@@ -182,7 +183,20 @@ def run(checkers, rate, urls):
             proc.wait(60)
         log = server.stop()
         zeo.stop()
-    return elapsed, log
+    return elapsed, log, busy
+
+
+def cpu_times():
+    """(busy, total) jiffies of all cores, from /proc/stat."""
+    with open('/proc/stat') as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]    # idle, iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def cpu_busy(before, after):
+    """The share of the machine's cores busy between two cpu_times()."""
+    return (after[0] - before[0]) / max(1, after[1] - before[1])
 
 
 def wait(condition, procs, pause=0.1, timeout=600):
@@ -200,12 +214,13 @@ def host_urls(per_host):
             for n in range(per_host) for host in HOSTS]
 
 
-def smallest_gap(log):
+def gaps(log):
+    """The gaps between two requests to one host, in the server's log."""
     by_host = collections.defaultdict(list)
     for when, host, target in log:
         by_host[host].append(when)
-    return min(b - a for times in by_host.values()
-               for a, b in zip(sorted(times), sorted(times)[1:]))
+    return [b - a for times in by_host.values()
+            for a, b in zip(sorted(times), sorted(times)[1:])]
 
 
 # --- main -------------------------------------------------------------------
@@ -233,24 +248,26 @@ def main():
     if not args.skip_politeness:
         limit = float(args.per_host)
         for n in range(args.repeat):
-            elapsed, log = run(2, 1.0, host_urls(args.per_host))
+            elapsed, log, busy = run(2, 1.0, host_urls(args.per_host))
+            between = gaps(log)
             print(f'politeness, 2 checkers, {len(HOSTS)} hosts x '
-                  f'{args.per_host} URLs at 1/s: {elapsed:.1f} s, policy '
+                  f'{args.per_host} URLs at 1/s: {elapsed:.2f} s, policy '
                   f'limit {limit:.0f} s ({elapsed / limit - 1:+.1%}); '
                   f'{len(log)} requests, smallest gap at one host '
-                  f'{smallest_gap(log):.3f} s', flush=True)
+                  f'{min(between):.4f} s, gaps under 1 s: '
+                  f'{sum(g < 1.0 for g in between)}', flush=True)
     if not args.skip_throughput:
         urls = [f'http://{HOSTS[n % len(HOSTS)]}:PORT/ok?{n}'
                 for n in range(args.count)]
         rates = {1: [], 2: []}
         for n in range(args.repeat):
             for checkers in (1, 2):
-                elapsed, log = run(checkers, 0, urls)
+                elapsed, log, busy = run(checkers, 0, urls)
                 rates[checkers].append(len(urls) / elapsed)
                 print(f'throughput, {checkers} checker(s): '
                       f'{rates[checkers][-1]:.0f} results/s '
-                      f'({elapsed:.1f} s, {len(log)} requests, load '
-                      f'{os.getloadavg()[0]:.2f})', flush=True)
+                      f'({elapsed:.1f} s, {len(log)} requests, CPU busy '
+                      f'{busy:.0%} of {os.cpu_count()} cores)', flush=True)
         ratios = [b / a for a, b in zip(rates[1], rates[2])]
         print(f'one checker: {spread(rates[1])} results/s; two: '
               f'{spread(rates[2])} results/s; ratio per pair '
