@@ -282,7 +282,7 @@ def role_write(args):
     def claims(limit):
         got, count = [], 0
         while limit is None or count < limit:
-            until, items = work.claim(SITE)
+            until, items, shards = work.claim(SITE)
             if not items:
                 break
             keys = [item[0] for item in items]

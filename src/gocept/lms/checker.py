@@ -27,6 +27,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -38,6 +39,7 @@ import gocept.lms.conflicts
 import gocept.lms.db
 import gocept.lms.interfaces
 import gocept.lms.settings
+import gocept.lms.shardlease
 
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,8 @@ class DatabaseWork:
         self.db = db
         self.settings = settings or gocept.lms.settings.get()
         self.clock = clock
+        self.leases = {}    # site name -> shardlease.Leases
+        self.held = {}      # site name -> numbers of the shards held
 
     def _in_transaction(self, site_name, work):
         """Run work(site manager) in its own transaction, with retries."""
@@ -86,23 +90,59 @@ class DatabaseWork:
     def site_names(self):
         return gocept.lms.db.lms_site_names(self.db)
 
+    def renew(self, site_name, name, lease, gap, busy=(), stats=None):
+        """Renew this checker's lease of shards of `site_name`'s schedule
+        as `name` (shardlease.py), publish `stats`; return the numbers of
+        the shards it claims from. `busy`: shards with URLs in flight."""
+        leases = self.leases.get(site_name)
+        if leases is None:
+            leases = self.leases[site_name] = gocept.lms.shardlease.Leases(
+                name, lease, gap)
+        now = self.clock()
+
+        def work(sm):
+            schedule = sm.getUtility(gocept.lms.interfaces.ISchedule)
+            return leases.renew(schedule, now, set(busy), stats)
+        held = self.held[site_name] = self._in_transaction(site_name, work)
+        return held
+
+    def give_up(self, site_name):
+        """Give up the shards of `site_name` and end the lease."""
+        leases = self.leases.pop(site_name, None)
+        self.held.pop(site_name, None)
+        if leases is None:
+            return
+        now = self.clock()
+
+        def work(sm):
+            leases.give_up(
+                sm.getUtility(gocept.lms.interfaces.ISchedule), now)
+        self._in_transaction(site_name, work)
+
     def claim(self, site_name, limit=None):
-        """Claim up to `limit` URLs (at most `check_claim_size`); return
-        (lease end, [(key, url, history)])."""
+        """Claim up to `limit` URLs (at most `check_claim_size`) from the
+        shards this checker leases (every shard if it never renewed a
+        lease: a lone checker); return (lease end, [(key, url, history)],
+        [shard number of each])."""
         now = self.clock()
         lease = self.settings.check_lease * 60
         size = self.settings.check_claim_size
         limit = size if limit is None else min(limit, size)
+        leases = self.leases.get(site_name)
 
         def work(sm):
             schedule = sm.getUtility(gocept.lms.interfaces.ISchedule)
             urls = sm.getUtility(gocept.lms.interfaces.IURLProvider)
-            until, keys = schedule.claim(now, limit, lease)
+            shards = None
+            if leases is not None:
+                shards = leases.claimable(
+                    schedule, self.held.get(site_name, ()), now)
+            until, keys = schedule.claim(now, limit, lease, shards)
             items = list(urls.check_items(keys))
             if len(items) < len(keys):  # an entry without a URL
                 for key in set(keys).difference(i[0] for i in items):
                     schedule.release(key, until)
-            return until, items
+            return until, items, [schedule.shard(i[0]).number for i in items]
         return self._in_transaction(site_name, work)
 
     def put_back(self, site_name, claimed):
@@ -208,6 +248,10 @@ class ProcessWriter(ThreadWriter):
         return result
 
 
+# Renewals of the shard lease within one lease: two may fail (a slow
+# transaction, a conflict) before the lease runs out.
+RENEWALS = 3
+
 # The DatabaseWork of a ProcessWriter's process.
 _work = None
 
@@ -250,8 +294,13 @@ class Runner:
     """Checks the due URLs of every LMS site in `db`."""
 
     def __init__(self, db, settings=None, checker_settings=None,
-                 resolver=None, clock=time.time, writer=None):
+                 resolver=None, clock=time.time, writer=None, name=None):
         self.db = db
+        # Unique among the checkers of a database, also across hosts.
+        self.name = name or '%s:%d' % (socket.gethostname(), os.getpid())
+        # URLs in flight per (site name, shard): shards they are in are
+        # not given up to another checker yet.
+        self.busy = collections.Counter()
         self.settings = settings or gocept.lms.settings.get()
         self.checker_settings = (
             checker_settings or gocept.lms.settings.checker())
@@ -274,7 +323,7 @@ class Runner:
         except ConflictError as error:
             log.warning('claim given up, conflicts outlasted their retries '
                         '(%s); trying again later', type(error).__name__)
-            return None, []
+            return None, [], []
 
     async def check_site(self, checker, site_name, stats):
         """Check the due URLs of `site_name` until none are left; return
@@ -299,9 +348,11 @@ class Runner:
             nonlocal claimed
             if self.stopping.is_set():
                 return []
-            until, items = await self.claim(site_name, room)
-            for item in items:
-                leases[item[0]] = until
+            until, items, shards = await self.claim(site_name, room)
+            for item, shard in zip(items, shards):
+                if item[0] not in leases:
+                    self.busy[site_name, shard] += 1
+                leases[item[0]] = until, shard
             claimed += len(items)
             return items
 
@@ -310,10 +361,11 @@ class Runner:
             for result in pending:
                 # A URL claimed twice (it outlasted its lease in the
                 # engine and was claimed again) is written once.
-                until = leases.pop(result.key, None)
-                if until is not None:
-                    untils.append(until)
+                lease = leases.pop(result.key, None)
+                if lease is not None:
+                    untils.append(lease[0])
                     results.append(result)
+                    self._done(site_name, lease[1])
             if results:
                 writes.append(asyncio.ensure_future(
                     self.write(site_name, untils, results, stats)))
@@ -354,9 +406,51 @@ class Runner:
             checking.result()  # a failure of the checks ends the checker
         if self.stopping.is_set() and leases:
             put_back = await self.writer.call(
-                'put_back', site_name, list(leases.items()))
+                'put_back', site_name,
+                [(key, until) for key, (until, shard) in leases.items()])
             log.info('%d claimed URLs not checked: due again', put_back)
+        for until, shard in leases.values():
+            self._done(site_name, shard)
         return claimed
+
+    def _done(self, site_name, shard):
+        self.busy[site_name, shard] -= 1
+        if not self.busy[site_name, shard]:
+            del self.busy[site_name, shard]
+
+    async def renew(self, sites):
+        """Renew the lease of shards of each site, publishing the figures;
+        return how many shards this checker holds."""
+        held = 0
+        stats = self.published.as_dict()
+        for site_name in sites:
+            busy = [shard for (site, shard) in self.busy if site == site_name]
+            try:
+                held += len(await self.writer.call(
+                    'renew', site_name, self.name,
+                    self.settings.check_shard_lease, self._gap(), busy,
+                    stats))
+            except ConflictError as error:
+                log.warning('lease not renewed, conflicts outlasted their '
+                            'retries (%s)', type(error).__name__)
+        return held
+
+    def _gap(self):
+        """Seconds between the last request of a checker to a host and the
+        first of the next that takes the host's shard over."""
+        rate = self.checker_settings.per_host_rate
+        return 1.0 / rate if rate else 0.0
+
+    async def _renewing(self, sites):
+        interval = self.settings.check_shard_lease / RENEWALS
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.renew(sites)
+            except Exception:
+                # The database is away, say. Without a lease the claims
+                # stop (shardlease.Leases.claimable); try again.
+                log.exception('lease not renewed')
 
     def stop(self):
         """Stop soon (SIGINT, SIGTERM): no more claims, the checks in
@@ -396,8 +490,23 @@ class Runner:
             self.writer.shutdown()
 
     async def _rounds(self, checker, once):
-        stats = Stats()
         sites = await self.writer.call('site_names')
+        await self.renew(sites)
+        renewing = asyncio.ensure_future(self._renewing(sites))
+        try:
+            return await self._checking(checker, once, sites)
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
+            for site_name in sites:
+                try:
+                    await self.writer.call('give_up', site_name)
+                except ConflictError:
+                    # The shards are free when the lease ends.
+                    log.warning('shards of %s not given up', site_name)
+
+    async def _checking(self, checker, once, sites):
+        stats = Stats()
         round_started, round_checked = time.monotonic(), 0
         while not self.stopping.is_set():
             claimed = 0

@@ -218,15 +218,27 @@ class ISchedule(zope.interface.Interface):
     the result; there is no map from key to time (schedule.txt says why).
     """
 
-    def add_new(keys, now=None):
-        """Make the new URLs `keys` due at once."""
+    shards = zope.interface.Attribute(
+        'The shards (schedule.Shard): the URLs of a host are in one; '
+        'a checker leases whole shards (shardlease.py)')
 
-    def schedule(key, when):
-        """Give URL `key`, which has no entry yet, its first one at `when`
-        (for schema evolution and tests)."""
+    workers = zope.interface.Attribute(
+        'The checkers that lease shards, by name (shardlease.Worker)')
 
-    def claim(now, limit, lease):
-        """Take up to `limit` due keys for checking, new URLs first.
+    def shard(key):
+        """The shard URL `key` is in, or None if it was never scheduled."""
+
+    def add_new(urls, now=None):
+        """Make the new URLs due at once; `urls` are (key, URL string)
+        pairs (the string tells the shard)."""
+
+    def schedule(key, url, when):
+        """Give URL `key` (the string `url`), which has no entry yet, its
+        first one at `when` (for schema evolution and tests)."""
+
+    def claim(now, limit, lease, shards=None):
+        """Take up to `limit` due keys for checking, new URLs first, from
+        the shards numbered `shards` (all if None).
 
         Returns `(until, keys)`: each key's entry moved to `until`, `now +
         lease`. If the checker dies before it writes a result, the URL is
@@ -680,6 +692,14 @@ class ISettings(zope.interface.Interface):
         description='New URLs wait at most this long for their first '
                     'check; a look for due work is one small read.',
         default=5.0)
+
+    check_shard_lease = zope.schema.Float(
+        title='Seconds a checker leases its shards of the schedule',
+        description='Each checker renews its lease three times within '
+                    'this; the shards of a checker that died are taken '
+                    'over by the others when it ends (the URLs it had '
+                    'claimed come due after check-lease).',
+        default=30.0, min=1.0)
 
     check_stats_file = zope.schema.TextLine(
         title='File where bin/checker publishes its figures',

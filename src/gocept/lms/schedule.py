@@ -2,16 +2,24 @@
 
 schedule.txt tells the story; in short:
 
+* The schedule is cut into shards (`SHARDS`) by a stable hash of each
+  URL's host (`shard_of`): all URLs of one host are in one shard.
+  Checkers lease whole shards (shardlease.py): one checker serves a host,
+  so the host's rate holds across checkers, and two checkers claim from
+  and write to different objects. A map from key to shard lets results
+  and removals find a URL's shard by its key.
+
 * New URLs wait apart from the time order where the checker takes its
   work: registering URLs and claiming due ones write different objects.
-  Up to `RECENT` of them wait in a `KeyQueue`, which merges what a client
-  adds with what a checker takes at the same time; more (a client's first
-  100,000 links, say) go to a BTree set, where such writers may conflict
-  and retry.
+  Up to `RECENT` of them per shard wait in a `KeyQueue`, which merges
+  what a client adds with what a checker takes at the same time; more (a
+  client's first 100,000 links, say) go to a BTree set, where such
+  writers may conflict and retry.
 
-* Every other URL has one entry in a time-ordered set, the 64-bit integer
-  `(time << KEY_BITS) | key`. Finding due work costs what is due; the set
-  holds one entry per URL, so it cannot grow while the checker is stopped.
+* Every other URL has one entry in its shard's time-ordered set, the
+  64-bit integer `(time << KEY_BITS) | key`. Finding due work costs what
+  is due; the set holds one entry per URL, so it cannot grow while the
+  checkers are stopped.
 
 * The checker moves an entry twice: when it claims the URL (to the end of
   a lease) and when it writes the result (to the next check). It knows
@@ -29,16 +37,22 @@ schedule.txt tells the story; in short:
   entry.
 """
 
+import heapq
 import itertools
+import random
 import time
+import zlib
 
+import BTrees.IIBTree
 import BTrees.LLBTree
 import BTrees.Length
+import BTrees.OOBTree
 import persistent
 import zope.component
 import zope.container.contained
 import zope.interface
 
+import gocept.lms.checking.hosts
 import gocept.lms.interfaces
 import gocept.lms.merging
 from gocept.lms.url import KEY_BITS, MAX_KEY
@@ -47,8 +61,12 @@ from gocept.lms.url import KEY_BITS, MAX_KEY
 # The granularity of the backlog counts, in seconds.
 SLOT = 600
 
-# New URLs kept in the merging queue before they go to the BTree set.
-RECENT = 2000
+# Shards of a new schedule. Enough for a few dozen checkers to share the
+# work evenly; each claim looks at every shard its checker holds.
+SHARDS = 64
+
+# New URLs kept in a shard's merging queue before they go to its BTree set.
+RECENT = 200
 
 
 def _entry(when, key):
@@ -61,6 +79,13 @@ def _split(entry):
 
 def _slot(when):
     return int(when) // SLOT
+
+
+def shard_of(url, shards=SHARDS):
+    """The shard of the URL string `url`: a hash of its host that stays
+    the same across processes and restarts (Python's `hash` does not)."""
+    host = gocept.lms.checking.hosts.host_or_domain(url)
+    return zlib.crc32(host.encode('utf-8', 'surrogatepass')) % shards
 
 
 class Entries(BTrees.LLBTree.LLTreeSet):
@@ -78,14 +103,37 @@ class NewKeys(BTrees.LLBTree.LLTreeSet):
     max_internal_size = 64
 
 
+class Shard(persistent.Persistent):
+    """The URLs of the hosts that hash to `number`.
+
+    The object itself holds who leases it (shardlease.py); the claims and
+    results of its checker write the sets below it. So a change of owner
+    writes this object, and a claim that read the old owner fails to
+    commit (claims ask ZODB to check that what they read is current).
+    """
+
+    # The name of the checker that leases the shard, or None.
+    owner = None
+    # When and by whom the shard was last given up (see shardlease.py).
+    released = 0.0
+    released_by = None
+
+    def __init__(self, number):
+        self.number = number
+        self.recent = gocept.lms.merging.KeyQueue()
+        self.new = NewKeys()
+        self.entries = Entries()
+
+
 @zope.interface.implementer(gocept.lms.interfaces.ISchedule)
 class Schedule(zope.container.contained.Contained, persistent.Persistent):
 
-    def __init__(self):
-        self._recent = gocept.lms.merging.KeyQueue()
-        self._new = NewKeys()
+    def __init__(self, shards=SHARDS):
+        self.shards = tuple(Shard(number) for number in range(shards))
+        # The checkers that lease shards, by name (shardlease.Worker).
+        self.workers = BTrees.OOBTree.OOBTree()
+        self._shard_of = BTrees.IIBTree.IIBTree()
         self._new_count = BTrees.Length.Length()
-        self._entries = Entries()
         self._slots = gocept.lms.merging.Tally()
         self._stale = BTrees.LLBTree.LLTreeSet()
 
@@ -94,80 +142,122 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
         return self._new_count() + sum(
             count for slot, count in self._slots.items())
 
-    def _insert(self, when, key):
-        if self._entries.insert(_entry(when, key)):
+    def shard(self, key):
+        """The Shard URL `key` was placed in, or None."""
+        number = self._shard_of.get(key)
+        return None if number is None else self.shards[number]
+
+    def _place(self, key, url):
+        number = shard_of(url, len(self.shards))
+        if self._shard_of.get(key) != number:
+            self._shard_of[key] = number
+        return self.shards[number]
+
+    def _insert(self, shard, when, key):
+        if shard.entries.insert(_entry(when, key)):
             self._slots.change(_slot(when), 1)
             return True
         return False
 
-    def _remove(self, when, key):
+    def _remove(self, shard, when, key):
         entry = _entry(when, key)
-        if entry in self._entries:
-            self._entries.remove(entry)
+        if entry in shard.entries:
+            shard.entries.remove(entry)
             self._slots.change(_slot(when), -1)
             return True
         return False
 
+    def _count_new(self, delta):
+        if delta:  # a Length written for nothing would still be a write
+            self._new_count.change(delta)
+
     # Writers
 
-    def add_new(self, keys, now=None):
+    def add_new(self, urls, now=None):
         now = int(time.time() if now is None else now)
-        recent = self._recent
         added = 0
-        for key in keys:
-            if len(recent) < RECENT and key not in self._new:
-                added += recent.add(key, now)
-            elif key not in recent:
-                added += self._new.insert(key)
-        self._new_count.change(added)
+        for key, url in urls:
+            shard = self._place(key, url)
+            if len(shard.recent) < RECENT and key not in shard.new:
+                added += shard.recent.add(key, now)
+            elif key not in shard.recent:
+                added += shard.new.insert(key)
+        self._count_new(added)
 
-    def schedule(self, key, when):
-        """Give URL `key`, which has no entry yet, its first one."""
-        self._insert(when, key)
+    def schedule(self, key, url, when):
+        self._insert(self._place(key, url), when, key)
 
-    def claim(self, now, limit, lease):
+    def claim(self, now, limit, lease, shards=None):
         until = int(now + lease)
-        keys = self._recent.take(limit)
+        chosen = [self.shards[number] for number in shards] if (
+            shards is not None) else list(self.shards)
+        keys = []
+        if not chosen:
+            return until, keys
+        # Each shard gets its part of the claim, so that one shard's
+        # backlog does not crowd out the others; what they leave over is
+        # taken in a second pass. The first shard varies from claim to
+        # claim, so that the rounding favours none.
+        start = random.randrange(len(chosen))
+        chosen = chosen[start:] + chosen[:start]
+        for fair in (True, False):
+            for i, shard in enumerate(chosen):
+                room = limit - len(keys)
+                if room <= 0:
+                    return until, keys
+                if fair:
+                    room = -(-room // (len(chosen) - i))
+                keys.extend(self._take(shard, now, room, until))
+        return until, keys
+
+    def _take(self, shard, now, limit, until):
+        keys = shard.recent.take(limit)
         if len(keys) < limit:
-            more = list(itertools.islice(self._new, limit - len(keys)))
+            more = list(itertools.islice(shard.new, limit - len(keys)))
             for key in more:
-                self._new.remove(key)
+                shard.new.remove(key)
             keys.extend(more)
-        self._new_count.change(-len(keys))
+        self._count_new(-len(keys))
         if len(keys) < limit:
             due = list(itertools.islice(
-                self._entries.keys(max=_entry(now, MAX_KEY - 1)),
+                shard.entries.keys(max=_entry(now, MAX_KEY - 1)),
                 limit - len(keys)))
             for entry in due:
                 when, key = _split(entry)
-                self._entries.remove(entry)
+                shard.entries.remove(entry)
                 self._slots.change(_slot(when), -1)
                 if key in self._stale:
                     self._stale.remove(key)  # its URL is gone
                 else:
                     keys.append(key)
         for key in keys:
-            self._insert(until, key)
-        return until, keys
+            self._insert(shard, until, key)
+        return keys
 
     def reschedule(self, key, until, when):
-        if self._remove(until, key):
-            self._insert(when, key)
+        shard = self.shard(key)
+        if shard is not None and self._remove(shard, until, key):
+            self._insert(shard, when, key)
             return True
         # The lease ran out and another claim moved the entry: whoever
         # holds it now schedules the next check.
         return False
 
     def release(self, key, until):
-        if self._remove(until, key) and key in self._stale:
+        shard = self.shard(key)
+        if (shard is not None and self._remove(shard, until, key)
+                and key in self._stale):
             self._stale.remove(key)
 
     def unschedule(self, key):
-        if self._recent.discard(key):
-            self._new_count.change(-1)
-        elif key in self._new:
-            self._new.remove(key)
-            self._new_count.change(-1)
+        shard = self.shard(key)
+        if shard is None:
+            return  # never scheduled: no entry to drop
+        if shard.recent.discard(key):
+            self._count_new(-1)
+        elif key in shard.new:
+            shard.new.remove(key)
+            self._count_new(-1)
         else:
             self._stale.insert(key)
 
@@ -177,10 +267,14 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
         return key in self._stale
 
     def due(self, now, limit=None):
-        keys = list(itertools.islice(
-            itertools.chain(self._recent, self._new), limit))
+        new = itertools.chain.from_iterable(
+            itertools.chain(shard.recent, shard.new) for shard in self.shards)
+        keys = list(itertools.islice(new, limit))
         if limit is None or len(keys) < limit:
-            for entry in self._entries.keys(max=_entry(now, MAX_KEY - 1)):
+            entries = heapq.merge(*(
+                shard.entries.keys(max=_entry(now, MAX_KEY - 1))
+                for shard in self.shards))
+            for entry in entries:
                 key = _split(entry)[1]
                 if key in self._stale:
                     continue
@@ -193,8 +287,9 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
         current = _slot(now)
         whole = sum(count for slot, count in self._slots.items()
                     if slot < current)
-        partial = len(self._entries.keys(
-            min=_entry(current * SLOT, 0), max=_entry(now, MAX_KEY - 1)))
+        low, high = _entry(current * SLOT, 0), _entry(now, MAX_KEY - 1)
+        partial = sum(len(shard.entries.keys(min=low, max=high))
+                      for shard in self.shards)
         return self._new_count() + whole + partial
 
 
@@ -203,7 +298,7 @@ def schedule_new_urls(event):
     """New URLs are due at once: clients want to see their states soon."""
     schedule = zope.component.getUtility(
         gocept.lms.interfaces.ISchedule, context=event.provider)
-    schedule.add_new(url.id for url in event.urls)
+    schedule.add_new((url.id, url.url) for url in event.urls)
 
 
 @zope.component.adapter(gocept.lms.interfaces.IURLRemovedEvent)

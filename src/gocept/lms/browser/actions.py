@@ -6,7 +6,7 @@ import zope.component
 
 import gocept.lms.mail
 from gocept.lms.interfaces import IClientProvider, INotifications
-from gocept.lms.interfaces import ISchedule, ISynchronization
+from gocept.lms.interfaces import ISchedule, ISynchronization, IURLProvider
 
 
 log = logging.getLogger(__name__)
@@ -48,5 +48,7 @@ def check_now(site, keys):
     keys = [key for key in keys if not schedule.is_stale(key)]
     for key in keys:
         schedule.unschedule(key)
-    schedule.add_new(keys)
+    urls = zope.component.getUtility(IURLProvider, context=site)
+    schedule.add_new((key, url) for key, url, history in
+                     urls.check_items(keys))
     return len(keys)

@@ -9,6 +9,7 @@ with a thousand URLs as with a million.
 `metrics.txt` is the operator's guide to the figures.
 """
 
+import collections
 import time
 
 import zope.security.proxy
@@ -52,6 +53,16 @@ class Figures:
         data['up'] = age <= gocept.lms.checkerstats.STALE_AFTER
         return data
 
+    def workers(self):
+        """The checkers known to the schedule (shardlease.Worker)."""
+        schedule = self.sm.queryUtility(ISchedule)
+        return [] if schedule is None else list(schedule.workers.values())
+
+    def worker_shards(self, workers):
+        owners = collections.Counter(
+            shard.owner for shard in self.sm.getUtility(ISchedule).shards)
+        return [(w, owners[w.name]) for w in workers]
+
     def in_flight(self):
         data = self.checker()
         # A checker that stopped publishing has nothing in flight; its
@@ -76,6 +87,7 @@ class Metrics:
         self.site_figures(figures, out)
         self.client_figures(figures, out)
         self.checker_figures(figures, out)
+        self.worker_figures(figures, out)
         self.conflict_figures(figures, out)
         self.request.response.setHeader(
             'Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
@@ -186,6 +198,35 @@ class Metrics:
                        'How long checks took, since bin/checker started '
                        '(pacing waits before the first request excluded).',
                        samples)
+
+    def worker_figures(self, figures, out):
+        """Every checker that leases shards of the schedule: each renews
+        its lease in the database every few seconds with its figures, so
+        this sees all of them, on whatever host they run."""
+        workers = figures.workers()
+        if not workers:
+            return
+        now = figures.now
+
+        def each(function):
+            return [((('checker', w.name),), function(w)) for w in workers]
+        shards = dict(figures.worker_shards(workers))
+        out.family('lms_check_worker_up', 'gauge',
+                   'Whether the checker holds its lease (renewed it within '
+                   'check-shard-lease).', each(lambda w: w.alive(now)))
+        out.family('lms_check_worker_shards', 'gauge',
+                   'Shards of the schedule the checker leases.',
+                   each(lambda w: shards[w]))
+        out.family('lms_check_worker_checks_in_flight', 'gauge',
+                   'Checks the checker runs now (0 once it is down).',
+                   each(lambda w: w.stats.get('in_flight', 0)
+                        if w.alive(now) else 0))
+        out.family('lms_check_worker_checks_total', 'counter',
+                   'Checks the checker finished since it started, by the '
+                   'resulting state.',
+                   [((('checker', w.name), ('state', state)), count)
+                    for w in workers for state, count
+                    in sorted(w.stats.get('checks', {}).items())])
 
     def conflict_figures(self, figures, out):
         # This process's own counts, and those the checker published.

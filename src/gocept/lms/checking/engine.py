@@ -53,6 +53,7 @@ from gocept.lms.checking import policy
 from gocept.lms.checking import resolve
 from gocept.lms.checking.ftp import check_ftp
 from gocept.lms.checking import anchors
+from gocept.lms.checking.hosts import host_of
 from gocept.lms.checking.http import check_http, NO_PACING
 from gocept.lms.checking.mailto import check_mailto
 from gocept.lms.checking.settings import CheckerSettings

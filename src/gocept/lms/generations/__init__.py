@@ -8,14 +8,17 @@ Generation 5: every LMS site has the change journal of the notifier.
 Generation 6: every LMS site has the URL search index and the ring of
 recent state changes (the admins' pages). The workers wait for it: a URL
 one of them added before the index was built would stay unfindable.
+Generation 7: every LMS site's schedule is cut into shards by host, which
+checkers lease (several checkers share the work). The workers wait for it:
+an old process would write the schedule's old layout.
 """
 
 import zope.generations.generations
 
 
 manager = zope.generations.generations.SchemaManager(
-    minimum_generation=6,
-    generation=6,
+    minimum_generation=7,
+    generation=7,
     package_name='gocept.lms.generations')
 
 

@@ -20,9 +20,9 @@ def evolve(context):
 def add_schedule(site):
     def fill(schedule, sm):
         urls = sm.queryUtility(gocept.lms.interfaces.IURLProvider)
-        keys = list(urls._urls.keys()) if urls is not None else []
-        schedule.add_new(keys)
+        known = list(urls._urls.items()) if urls is not None else []
+        schedule.add_new(known)
         log.info('%s: schedule added, %d URLs due', site.__name__,
-                 len(keys))
+                 len(known))
     return gocept.lms.generations.add_utility(
         site, gocept.lms.interfaces.ISchedule, fill)

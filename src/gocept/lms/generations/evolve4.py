@@ -87,14 +87,15 @@ def upgrade_schedule(schedule, urls):
     fresh = type(schedule)()
     new = []
     for key, time in when.items():
-        if urls is not None and key not in urls._urls:
+        url = None if urls is None else urls._urls.get(key)
+        if url is None:
             continue  # an entry left behind by a removed URL
         if time == 0:
-            new.append(key)  # registered, never checked
+            new.append((key, url))  # registered, never checked
         else:
-            fresh.schedule(key, time)
+            fresh.schedule(key, url, time)
     fresh.add_new(new)
-    for name in ('_recent', '_new', '_new_count', '_entries', '_slots',
+    for name in ('shards', 'workers', '_shard_of', '_new_count', '_slots',
                  '_stale'):
         setattr(schedule, name, getattr(fresh, name))
     del schedule._queue

@@ -210,6 +210,22 @@ def run_script(name, *args, timeout=120):
         capture_output=True, text=True, timeout=timeout)
 
 
+def open_site(db, cleanup):
+    """The LMS site in a connection of its own to `db`, made the current
+    site; returns (transaction manager, site). `cleanup(function)` closes
+    the connection later (a TestCase's addCleanup)."""
+    import transaction
+    import zope.app.publication.zopepublication
+    import zope.component.hooks
+    tm = transaction.TransactionManager()
+    connection = db.open(tm)
+    cleanup(connection.close)
+    root = connection.root()[
+        zope.app.publication.zopepublication.ZopePublication.root_name]
+    zope.component.hooks.setSite(root['lms'])
+    return tm, root['lms']
+
+
 class WebServerThread:
     """The checker tests' local HTTP server, in a thread of its own (for
     tests whose own code runs an event loop, such as the checker's)."""

@@ -15,9 +15,7 @@ import tempfile
 import time
 import unittest
 
-import transaction
 import ZEO
-import zope.app.publication.zopepublication
 import zope.component.hooks
 import zope.event
 import zope.processlifetime
@@ -65,13 +63,7 @@ class CheckerStopTest(unittest.TestCase):
         tm.commit()
 
     def open_site(self):
-        tm = transaction.TransactionManager()
-        connection = self.db.open(tm)
-        self.addCleanup(connection.close)
-        root = connection.root()[
-            zope.app.publication.zopepublication.ZopePublication.root_name]
-        zope.component.hooks.setSite(root['lms'])
-        return tm, root['lms']
+        return processes.open_site(self.db, self.addCleanup)
 
     def busy_with_hanging_checks(self):
         """Whether the checker's figures (checkerstats.py) say that the

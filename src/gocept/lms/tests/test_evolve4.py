@@ -28,7 +28,7 @@ def make_v1(site, records, when, pending):
     urls._ids = BTrees.OLBTree.OLBTree(
         {record[0]: key for key, record in records.items()})
     schedule = sm.getUtility(ISchedule)
-    for name in ('_recent', '_new', '_new_count', '_entries', '_slots',
+    for name in ('shards', 'workers', '_shard_of', '_new_count', '_slots',
                  '_stale'):
         delattr(schedule, name)
     schedule._queue = BTrees.LLBTree.LLTreeSet()

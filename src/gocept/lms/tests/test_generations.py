@@ -7,6 +7,7 @@ import zope.component
 
 import gocept.lms.generations.evolve2
 import gocept.lms.generations.evolve5
+import gocept.lms.generations.evolve7
 import gocept.lms.tests
 from gocept.lms.interfaces import IChangeJournal, ISchedule, IURLProvider
 
@@ -62,3 +63,72 @@ class Evolve5Test(unittest.TestCase):
         # a second run changes nothing
         self.assertFalse(gocept.lms.generations.evolve5.add_journal(site))
         self.assertIs(journal, sm.getUtility(IChangeJournal))
+
+
+class Evolve7Test(unittest.TestCase):
+
+    layer = gocept.lms.tests.functional_layer
+
+    def tearDown(self):
+        transaction.abort()
+        gocept.lms.tests.doctest_teardown()
+
+    def test_cuts_a_generation_6_schedule_into_shards(self):
+        import BTrees.LLBTree
+        import BTrees.Length
+        import gocept.lms.merging
+        import gocept.lms.schedule
+        site = gocept.lms.tests.site_setup(self.layer.getRootFolder())
+        urls = zope.component.getUtility(IURLProvider)
+        a, b, c, d, gone = urls.add_multiple(
+            ['http://a.example/', 'http://b.example/x',
+             'http://b.example/y', 'mailto:d@d.example',
+             'http://gone.example/'])
+        T = 1_800_000_000
+        gone_id = gone.id
+        urls.remove(gone)
+        # The layout of generation 6: one queue, set and entry tree.
+        schedule = zope.component.getUtility(ISchedule)
+        for name in ('shards', 'workers', '_shard_of'):
+            delattr(schedule, name)
+        schedule._recent = gocept.lms.merging.KeyQueue()
+        schedule._recent.add(a.id, T)
+        schedule._new = BTrees.LLBTree.LLTreeSet([d.id])
+        schedule._new_count = BTrees.Length.Length(2)
+        schedule._entries = BTrees.LLBTree.LLTreeSet()
+        schedule._slots = gocept.lms.merging.Tally()
+        schedule._stale = BTrees.LLBTree.LLTreeSet([gone_id])
+        for key, when in ((b.id, T + 60), (c.id, T + 120), (gone_id, T)):
+            schedule._entries.insert(gocept.lms.schedule._entry(when, key))
+            schedule._slots.change(gocept.lms.schedule._slot(when), 1)
+        transaction.commit()
+
+        # The step runs in a connection of its own, as zope.generations
+        # runs it at start.
+        tm = transaction.TransactionManager()
+        with tm:
+            other = self.layer.db.open(tm).root()['Application'][
+                site.__name__]
+            self.assertTrue(
+                gocept.lms.generations.evolve7.shard_schedule(other))
+        transaction.begin()
+
+        self.assertNotIn('_entries', schedule.__dict__)
+        self.assertEqual(gocept.lms.schedule.SHARDS, len(schedule.shards))
+        # both URLs of b.example are in one shard
+        self.assertIs(schedule.shard(b.id), schedule.shard(c.id))
+        self.assertEqual(
+            gocept.lms.schedule.shard_of('http://b.example/'),
+            schedule.shard(b.id).number)
+        # the new ones first, then the due entries in time order; the
+        # entry of the removed URL is dropped, and with it its stale mark
+        self.assertEqual({a.id, d.id}, set(schedule.due(now=0)))
+        self.assertEqual([b.id, c.id], schedule.due(now=T + 120)[2:])
+        self.assertFalse(schedule.is_stale(gone_id))
+        self.assertEqual(4, len(schedule))
+        self.assertEqual(4, schedule.backlog(now=T + 120))
+        until, keys = schedule.claim(T + 60, 10, 900)
+        self.assertEqual({a.id, d.id, b.id}, set(keys))
+        self.assertTrue(schedule.reschedule(b.id, until, T + 86400))
+        # a second run changes nothing
+        self.assertFalse(gocept.lms.generations.evolve7.shard_schedule(site))

@@ -5,9 +5,7 @@ import os
 import tempfile
 import unittest
 
-import transaction
 import ZEO
-import zope.app.publication.zopepublication
 import zope.component.hooks
 import zope.event
 import zope.processlifetime
@@ -45,14 +43,7 @@ class SyncScriptTest(unittest.TestCase):
         zope.component.hooks.setSite(None)
 
     def open_site(self):
-        tm = transaction.TransactionManager()
-        connection = self.db.open(tm)
-        self.addCleanup(connection.close)
-        root = connection.root()[
-            zope.app.publication.zopepublication.ZopePublication.root_name]
-        site = root['lms']
-        zope.component.hooks.setSite(site)
-        return tm, site
+        return processes.open_site(self.db, self.addCleanup)
 
     def add_client(self, id, links):
         server = CallbackServer(id, 'pw-' + id, links)
