@@ -28,6 +28,7 @@ from zope.app.appsetup.bootstrap import getInformationFromEvent
 import zope.app.appsetup.interfaces
 
 import gocept.lms.client
+import gocept.lms.clientfigures
 import gocept.lms.conflicts
 import gocept.lms.interfaces
 import gocept.lms.journal
@@ -57,6 +58,8 @@ UTILITIES = (
      gocept.lms.urlsearch.URLSearchIndex),
     ('recent-changes', gocept.lms.interfaces.IRecentChanges,
      gocept.lms.recent.RecentChanges),
+    ('client-figures', gocept.lms.interfaces.IClientFigures,
+     gocept.lms.clientfigures.ClientFigures),
 )
 
 

@@ -11,6 +11,7 @@ import zope.container.contained
 import zope.interface
 import zope.lifecycleevent.interfaces
 
+import gocept.lms.clientfigures
 import gocept.lms.interfaces
 import gocept.lms.merging
 import gocept.lms.secrets
@@ -137,8 +138,11 @@ class ClientProvider(zope.container.btree.BTreeContainer):
 
 @zope.component.adapter(gocept.lms.interfaces.IClient)
 @zope.interface.implementer(gocept.lms.interfaces.INotifications)
-class Notifications(zope.container.contained.Contained,
+class Notifications(gocept.lms.clientfigures.Noted,
+                    zope.container.contained.Contained,
                     persistent.Persistent):
+
+    figures_part = gocept.lms.clientfigures.NOTIFY
 
     enabled = True
     last = None
@@ -224,5 +228,19 @@ def create_client_state(client, event):
     process that only reads (the notifier looking for due clients) would
     then write the client, colliding with whoever else does.
     """
-    gocept.lms.interfaces.INotifications(client)
-    gocept.lms.interfaces.ISynchronization(client)
+    gocept.lms.clientfigures.note(
+        gocept.lms.interfaces.INotifications(client),
+        gocept.lms.clientfigures.NOTIFY)
+    gocept.lms.clientfigures.note(
+        gocept.lms.interfaces.ISynchronization(client),
+        gocept.lms.clientfigures.SYNC)
+
+
+@zope.component.adapter(
+    gocept.lms.interfaces.IClient,
+    zope.lifecycleevent.interfaces.IObjectRemovedEvent)
+def forget_client_figures(client, event):
+    figures = zope.component.queryUtility(
+        gocept.lms.interfaces.IClientFigures, context=event.oldParent)
+    if figures is not None:
+        figures.forget(client.id)

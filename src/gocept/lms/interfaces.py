@@ -51,7 +51,8 @@ class ILMS(zope.interface.Interface):
     * `IChangeJournal`, the state changes the notifier has yet to hand
       out;
     * `IURLSearch`, URLs by host or beginning (the admins' pages);
-    * `IRecentChanges`, the latest state changes (the dashboard).
+    * `IRecentChanges`, the latest state changes (the dashboard);
+    * `IClientFigures`, each client's monitoring figures in one place.
     """
 
     # Everything of an LMS lives in those utilities; the folder itself
@@ -554,6 +555,24 @@ class IChangeJournal(zope.interface.Interface):
 
     def pending():
         """The entries not taken yet, `(when, keys)`, oldest first."""
+
+
+class IClientFigures(zope.interface.Interface):
+    """A copy of each client's monitoring figures in one place, kept up
+    to date as they change (a local utility of the LMS site;
+    clientfigures.py): what `@@metrics` shows per client, read without
+    loading every client."""
+
+    def note(client_id, part, values):
+        """Store the figures of one `part` of a client: ``notify``
+        (enabled, failed, last of INotifications) or ``sync`` (failures,
+        last of ISynchronization). Writes only when they changed."""
+
+    def forget(client_id):
+        """Drop the client's figures (it was removed)."""
+
+    def figures():
+        """client id -> part -> figure name -> value, for every client."""
 
 
 class INotificationsDisabledEvent(zope.interface.Interface):

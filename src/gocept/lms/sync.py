@@ -19,6 +19,7 @@ from ZODB.POSException import ConflictError
 
 import gocept.lms.backoff
 import gocept.lms.callback
+import gocept.lms.clientfigures
 import gocept.lms.clock
 import gocept.lms.db
 import gocept.lms.failures
@@ -61,8 +62,11 @@ class SyncResult:
 
 @zope.component.adapter(gocept.lms.interfaces.IClient)
 @zope.interface.implementer(ISynchronization)
-class Synchronization(zope.container.contained.Contained,
+class Synchronization(gocept.lms.clientfigures.Noted,
+                      zope.container.contained.Contained,
                       persistent.Persistent):
+
+    figures_part = gocept.lms.clientfigures.SYNC
 
     last = None
     force = False

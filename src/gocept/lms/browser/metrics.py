@@ -11,19 +11,18 @@ with a thousand URLs as with a million.
 
 import collections
 import time
+import types
 
 import zope.security.proxy
 
 import gocept.lms.checkerstats
-import gocept.lms.client
 import gocept.lms.conflicts
-import gocept.lms.prefetch
 import gocept.lms.publication
 import gocept.lms.settings
-import gocept.lms.sync
+from gocept.lms.clientfigures import NOTIFY, SYNC
 from gocept.lms.interfaces import (
-    IChangeJournal, IClientProvider, INotifications, ISchedule, IStateCounts,
-    ISynchronization, IURLProvider)
+    IChangeJournal, IClientFigures, IClientProvider, ISchedule, IStateCounts,
+    IURLProvider)
 from gocept.lms.prometheus import Exposition
 
 
@@ -118,19 +117,16 @@ class Metrics:
                    [((), len(journal) if journal is not None else 0)])
 
     def client_figures(self, figures, out):
-        clients = figures.sm.queryUtility(IClientProvider)
+        # One BTree holds every client's figures (clientfigures.py): a
+        # fresh process loads a few dozen buckets, not four objects per
+        # client.
+        kept = figures.sm.queryUtility(IClientFigures)
         rows = []
-        values = list(clients.values()) if clients is not None else []
-        # A fresh process would load each client and its state one round
-        # trip after the other; asking the storage for each layer of
-        # objects at once (ZEO and RelStorage prefetch) makes a thousand
-        # clients one round trip per layer.
-        gocept.lms.prefetch.prefetch_annotated(values, (
-            gocept.lms.client.NOTIFICATIONS_KEY,
-            gocept.lms.sync.SYNCHRONIZATION_KEY))
-        states = [(INotifications(c), ISynchronization(c)) for c in values]
-        for client, (notifications, sync) in zip(values, states):
-            rows.append((client.id, notifications, sync))
+        for client_id, parts in sorted(
+                (kept.figures() if kept is not None else {}).items()):
+            rows.append((client_id,
+                         types.SimpleNamespace(**parts.get(NOTIFY, {})),
+                         types.SimpleNamespace(**parts.get(SYNC, {}))))
         now = figures.now
 
         def family(name, help, value):

@@ -11,14 +11,17 @@ one of them added before the index was built would stay unfindable.
 Generation 7: every LMS site's schedule is cut into shards by host, which
 checkers lease (several checkers share the work). The workers wait for it:
 an old process would write the schedule's old layout.
+Generation 8: every LMS site keeps its clients' monitoring figures in one
+place (clientfigures.py). The workers wait for it: an old process would
+change the figures without copying them.
 """
 
 import zope.generations.generations
 
 
 manager = zope.generations.generations.SchemaManager(
-    minimum_generation=7,
-    generation=7,
+    minimum_generation=8,
+    generation=8,
     package_name='gocept.lms.generations')
 
 

@@ -27,6 +27,7 @@ FUNCTIONAL = [
     'metrics.txt',
     'mailqueue.txt',
     'urlsearch.txt',
+    'clientfigures.txt',
 ]
 
 

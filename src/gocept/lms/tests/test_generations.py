@@ -8,8 +8,12 @@ import zope.component
 import gocept.lms.generations.evolve2
 import gocept.lms.generations.evolve5
 import gocept.lms.generations.evolve7
+import gocept.lms.generations.evolve8
 import gocept.lms.tests
-from gocept.lms.interfaces import IChangeJournal, ISchedule, IURLProvider
+from gocept.lms.client import Client
+from gocept.lms.interfaces import (
+    IChangeJournal, IClientFigures, IClientProvider, INotifications,
+    ISchedule, ISynchronization, IURLProvider)
 
 
 class Evolve2Test(unittest.TestCase):
@@ -132,3 +136,34 @@ class Evolve7Test(unittest.TestCase):
         self.assertTrue(schedule.reschedule(b.id, until, T + 86400))
         # a second run changes nothing
         self.assertFalse(gocept.lms.generations.evolve7.shard_schedule(site))
+
+
+class Evolve8Test(unittest.TestCase):
+
+    layer = gocept.lms.tests.functional_layer
+
+    def tearDown(self):
+        transaction.abort()
+        gocept.lms.tests.doctest_teardown()
+
+    def test_copies_every_clients_figures(self):
+        site = gocept.lms.tests.site_setup(self.layer.getRootFolder())
+        sm = site.getSiteManager()
+        clients = sm.getUtility(IClientProvider)
+        clients.add(Client('wilma'))
+        # a site from before the copy existed, whose clients have figures
+        sm.unregisterUtility(sm.getUtility(IClientFigures), IClientFigures)
+        del sm['default']['client-figures']
+        INotifications(clients['wilma']).failed = 3
+        ISynchronization(clients['wilma']).failures = 2
+
+        self.assertTrue(
+            gocept.lms.generations.evolve8.add_client_figures(site))
+        figures = sm.getUtility(IClientFigures).figures()
+        self.assertEqual(sorted(clients.keys()), sorted(figures))
+        self.assertEqual(
+            {'notify': {'enabled': True, 'failed': 3, 'last': None},
+             'sync': {'failures': 2, 'last': None}}, figures['wilma'])
+        # a second run changes nothing
+        self.assertFalse(
+            gocept.lms.generations.evolve8.add_client_figures(site))
