@@ -216,9 +216,10 @@ class PostgreSQL:
                 os.kill(victim, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        # until the kernel has taken them all (the shared memory is free)
+        # Until they are gone, reaped too: a new postmaster refuses to
+        # start while the pid in postmaster.pid exists, even as a zombie.
         deadline = time.monotonic() + 30
-        while (any(_parent(victim) is not None
+        while (any(os.path.exists('/proc/%d' % victim)
                    for victim in [pid] + children)
                and time.monotonic() < deadline):
             time.sleep(0.05)

@@ -20,9 +20,20 @@ classes):
 
 Every conflict is counted in `conflicts` as 'web' (`@@metrics` shows the
 counts).
+
+A request that finds the database out of reach (PostgreSQL restarting:
+the driver's `OperationalError`, see `db.disconnected`) is retried the same
+way: its connection is opened again at the next attempt, and the client
+gets an answer once the database is back within the attempts' pauses (6
+to 13 seconds in all). ZEO's `ClientDisconnected` is a transient error
+and takes the conflicts' way.
 """
 
+import logging
+
+import transaction
 import transaction.interfaces
+import zope.publisher.interfaces
 import zope.app.publication.browser
 import zope.app.publication.http
 import zope.app.publication.interfaces
@@ -31,9 +42,12 @@ import zope.publisher.browser
 import zope.publisher.http
 
 import gocept.lms.conflicts
+import gocept.lms.db
 
 
 WHERE = 'web'
+
+log = logging.getLogger(__name__)
 
 
 class RetryingRequest:
@@ -69,10 +83,20 @@ class RetryingPublication:
         # conflict; the publisher retries if the request supports it and
         # otherwise calls us again, without retry_allowed, for the error
         # answer. So each conflict is counted once, here.
-        if retry_allowed and isinstance(
-                exc_info[1], transaction.interfaces.TransientError):
-            gocept.lms.conflicts.record(
-                WHERE, retried=bool(request.supportsRetry()))
+        error = exc_info[1]
+        if isinstance(error, transaction.interfaces.TransientError):
+            if retry_allowed:
+                gocept.lms.conflicts.record(
+                    WHERE, retried=bool(request.supportsRetry()))
+        elif gocept.lms.db.disconnected(error):
+            # zope.app.publication would abort (which fails too while the
+            # database is away) and answer with an error.
+            gocept.lms.db.abort_quietly(transaction.manager)
+            if retry_allowed:
+                log.warning('%s: the database is out of reach (%s), '
+                            'retrying', request.get('PATH_INFO', '?'),
+                            type(error).__name__)
+                raise zope.publisher.interfaces.Retry(exc_info)
         super().handleException(object, request, exc_info, retry_allowed)
 
 
