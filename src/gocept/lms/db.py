@@ -47,7 +47,7 @@ def lms_site_names(db):
 # grows from OUTAGE_PAUSE_BASE to OUTAGE_PAUSE_MAX seconds.
 OUTAGE_WAIT = 300.0
 OUTAGE_PAUSE_BASE = 0.1
-OUTAGE_PAUSE_MAX = 5.0
+OUTAGE_PAUSE_MAX = 1.0
 
 
 def disconnect_errors():
@@ -113,6 +113,22 @@ def riding_out(func, where, manager, wait=None, clock=time.monotonic,
                 log.warning('%s: the database is back after %.1f s',
                             where, clock() - started)
             return result
+
+
+def wait_for_database(db, where, wait=None):
+    """Wait until `db` answers again (a connection opens and reads the
+    root), at most `wait` seconds (OUTAGE_WAIT); whether it does."""
+    def probe():
+        connection = db.open()
+        try:
+            connection.root()
+        finally:
+            connection.close()
+    try:
+        riding_out(probe, where, transaction.manager, wait)
+    except disconnect_errors():
+        return False
+    return True
 
 
 def retrying(manager, work, attempts=None, where='worker'):

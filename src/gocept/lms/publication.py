@@ -22,11 +22,12 @@ Every conflict is counted in `conflicts` as 'web' (`@@metrics` shows the
 counts).
 
 A request that finds the database out of reach (PostgreSQL restarting:
-the driver's `OperationalError`, see `db.disconnected`) is retried the same
-way: its connection is opened again at the next attempt, and the client
-gets an answer once the database is back within the attempts' pauses (6
-to 13 seconds in all). ZEO's `ClientDisconnected` is a transient error
-and takes the conflicts' way.
+the driver's `OperationalError`, see `db.disconnected`) waits until the
+database answers again, up to OUTAGE_WAIT seconds, and is then retried
+(one attempt per outage, so that the attempts stay for the conflicts of
+the busy moment after it); its connection is opened afresh. ZEO's
+`ClientDisconnected` is a transient error and takes the conflicts' way
+(the ZEO client waits for its server by itself).
 """
 
 import logging
@@ -46,6 +47,9 @@ import gocept.lms.db
 
 
 WHERE = 'web'
+
+# Seconds a request waits for a database out of reach before its retry.
+OUTAGE_WAIT = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +96,10 @@ class RetryingPublication:
             # zope.app.publication would abort (which fails too while the
             # database is away) and answer with an error.
             gocept.lms.db.abort_quietly(transaction.manager)
-            if retry_allowed:
-                log.warning('%s: the database is out of reach (%s), '
-                            'retrying', request.get('PATH_INFO', '?'),
-                            type(error).__name__)
+            if retry_allowed and request.supportsRetry():
+                gocept.lms.db.wait_for_database(
+                    self.db, '%s %s' % (WHERE, request.get('PATH_INFO', '?')),
+                    OUTAGE_WAIT)
                 raise zope.publisher.interfaces.Retry(exc_info)
         super().handleException(object, request, exc_info, retry_allowed)
 

@@ -611,19 +611,46 @@ def metric_counters(text, process):
     return (int(conflicts), None if retried is None else int(retried))
 
 
+# --- faults during a run ---------------------------------------------------
+
+def kill_postgresql(run):
+    """kill -9 of PostgreSQL, started again at once (it recovers)."""
+    run.postgresql.kill()
+    run.postgresql.start()
+
+
+def kill_checker(run, name='checker-1'):
+    """kill -9 of checker-1 (started again by the run, as by supervisord;
+    what it had claimed is checked after its lease)."""
+    with run.services.lock:
+        proc = run.services.procs[name]
+        # its database process too, as when the host takes both
+        victims = [proc.pid] + processes.child_pids(proc.pid)
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        proc.wait()
+
+
 # --- a run ----------------------------------------------------------------------
 
 class Run:
     """One concurrency run in the directory `tmp`; see the module."""
 
-    def __init__(self, load, tmp, say=None, storage='zeo', postgresql=None):
+    def __init__(self, load, tmp, say=None, storage='zeo', postgresql=None,
+                 faults=()):
         """`storage`: 'zeo' or 'postgresql'; for the latter the run makes a
         database on the server `postgresql` (a pgserver.PostgreSQL), or
-        starts a server of its own in `tmp`."""
+        starts a server of its own in `tmp`.
+
+        `faults`: (seconds into the load, fault(run)) pairs; each fault is
+        done at its time while the clients go on (`kill_postgresql`,
+        `kill_checker`).
+        """
         assert storage in STORAGES, storage
         self.load = load
         self.tmp = tmp
         self.storage = storage
+        self.faults = sorted(faults, key=lambda fault: fault[0])
         self.postgresql = postgresql
         self.own_postgresql = None
         self.say = say or (lambda text: None)
@@ -772,6 +799,10 @@ class Run:
         self.sync.start()
         for client in self.clients:
             client.start()
+        for at, fault in self.faults:
+            time.sleep(max(0.0, started + at - time.monotonic()))
+            self.say('fault: %s' % fault.__doc__.splitlines()[0])
+            fault(self)
         for client in self.clients:
             client.join(self.load.duration + self.load.call_timeout + 60)
         self.timings['load'] = time.monotonic() - started
