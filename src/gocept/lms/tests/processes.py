@@ -104,15 +104,24 @@ def zodb_section(storage, directory=None):
         text = _etc('zodb-postgresql.conf')
         section = text[re.search('^%import', text, re.M).start():
                        text.index('</zodb>') + 7]
-        section = re.sub(r'dsn .*', lambda m: 'dsn ' + storage.dsn(),
-                         section)
-        return re.sub(r'cache-local-dir \S+', lambda m: 'cache-local-dir '
-                      + os.path.join(directory, 'relstorage-cache'), section)
+        return section.replace('%include relstorage.conf',
+                               relstorage_section(storage, directory))
     text = _etc('zope.conf')
     section = text[text.index('<zodb>'):text.index('</zodb>') + 7]
     return '%import ZEO\n' + re.sub(
         r'server \S+', 'server 127.0.0.1:%d' % getattr(
             storage, 'port', storage), section)
+
+
+def relstorage_section(database, directory):
+    """etc/relstorage.conf's <relstorage> section for the PostgreSQL
+    database `database`, with its cache files in `directory`."""
+    text = _etc('relstorage.conf')
+    section = text[text.index('<relstorage>'):
+                   text.index('</relstorage>') + len('</relstorage>')]
+    section = re.sub(r'dsn .*', lambda m: 'dsn ' + database.dsn(), section)
+    return re.sub(r'cache-local-dir \S+', lambda m: 'cache-local-dir '
+                  + os.path.join(directory, 'relstorage-cache'), section)
 
 
 def _etc(name):
