@@ -62,22 +62,8 @@ def run(*command, **kw):
 
 
 def pg_size(database):
-    connection = database.connect(database.database)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute('SELECT pg_database_size(current_database())')
-            return cursor.fetchone()[0]
-    finally:
-        connection.close()
-
-
-def vacuum(database):
-    connection = database.connect(database.database)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute('VACUUM')
-    finally:
-        connection.close()
+    return database.query(
+        'SELECT pg_database_size(current_database())')[0][0]
 
 
 def say(text):
@@ -163,7 +149,7 @@ def measure_size(size, args):
                 f.write(processes.relstorage_section(database, tmp))
             started = time.perf_counter()
             run(os.path.join(processes.BIN, 'zodbpack'), '-d', '0', pack)
-            vacuum(database)
+            database.query('VACUUM')
             figures['postgresql'] = dict(
                 sizes=sizes, seconds=seconds, convert_seconds=converted_in,
                 filled=os.path.getsize(filled),

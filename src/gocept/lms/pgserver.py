@@ -96,6 +96,18 @@ class PostgreSQL:
         connection.autocommit = True
         return connection
 
+    def query(self, sql, parameters=(), database=None):
+        """The rows `sql` answers in `database` (this one's), each
+        statement on its own (autocommit); None for a statement without
+        rows."""
+        connection = self.connect(database or self.database)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, parameters)
+                return cursor.fetchall() if cursor.description else None
+        finally:
+            connection.close()
+
     # --- running its programs
 
     def _command(self, program, *args):
@@ -185,16 +197,10 @@ class PostgreSQL:
 
     def create_database(self, name):
         """Create the database `name` unless it exists."""
-        connection = self.connect()
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute('SELECT 1 FROM pg_database WHERE datname = %s',
-                               (name,))
-                if cursor.fetchone() is None:
-                    # a name, not a value: it cannot be a query parameter
-                    cursor.execute('CREATE DATABASE "%s"' % name)
-        finally:
-            connection.close()
+        if not self.query('SELECT 1 FROM pg_database WHERE datname = %s',
+                          (name,), 'postgres'):
+            # a name, not a value: it cannot be a query parameter
+            self.query('CREATE DATABASE "%s"' % name, database='postgres')
 
     def stop(self, timeout=60):
         """Stop the server (ending the sessions of its clients)."""
@@ -210,7 +216,8 @@ class PostgreSQL:
         if pid is None:
             return
         children = [int(name) for name in os.listdir('/proc')
-                    if name.isdigit() and _parent(name) == pid]
+                    if name.isdigit()
+                    and (process_state(name) or (None, None))[1] == pid]
         for victim in [pid] + children:
             try:
                 os.kill(victim, signal.SIGKILL)
@@ -225,14 +232,15 @@ class PostgreSQL:
             time.sleep(0.05)
 
 
-def _parent(pid):
-    """The parent pid of the living process `pid`, or None."""
+def process_state(pid):
+    """State and parent pid of process `pid`, or None once it is gone."""
     try:
         with open('/proc/%s/stat' % pid) as f:
+            # they follow the command, which is in parentheses
             fields = f.read().rsplit(')', 1)[1].split()
     except OSError:
         return None
-    return None if fields[0] in ('Z', 'X') else int(fields[1])
+    return fields[0], int(fields[1])
 
 
 def main(argv=None):

@@ -231,13 +231,8 @@ def write_zope_conf(directory, storage, product_config, site_zcml=None):
 
 def _stat(pid):
     """State and parent pid of process `pid`, or None once it is gone."""
-    try:
-        with open('/proc/%s/stat' % pid) as f:
-            # they follow the command, which is in parentheses
-            fields = f.read().rsplit(')', 1)[1].split()
-    except OSError:
-        return None
-    return fields[0], int(fields[1])
+    import gocept.lms.pgserver
+    return gocept.lms.pgserver.process_state(pid)
 
 
 def child_pids(pid):

@@ -48,6 +48,18 @@ def contents(db):
         connection.close()
 
 
+def leave_garbage(db):
+    """Store a tree of 5,000 URLs, then drop it for one of 10; close
+    `db`."""
+    store(db, 'old', 5000)
+    connection = db.open()
+    del connection.root()['old']
+    transaction.commit()
+    connection.close()
+    store(db, 'kept', 10)
+    db.close()
+
+
 def run(*command, **kw):
     result = subprocess.run(command, capture_output=True, text=True, **kw)
     if result.returncode:
@@ -93,14 +105,7 @@ class ZEOBackupTest(unittest.TestCase):
             db.close()
 
     def test_zeopack_removes_what_nothing_refers_to(self):
-        db = open_db(self.zeo, self.tmp)
-        store(db, 'old', 5000)
-        connection = db.open()
-        del connection.root()['old']
-        transaction.commit()
-        connection.close()
-        store(db, 'kept', 10)
-        db.close()
+        leave_garbage(open_db(self.zeo, self.tmp))
         before = os.path.getsize(self.data_fs)
         run(os.path.join(processes.BIN, 'zeopack'), '-d', '0',
             '127.0.0.1:%d' % self.zeo.port)
@@ -123,14 +128,8 @@ class PostgreSQLBackupTest(unittest.TestCase):
     def program(self, name):
         return os.path.join(gocept.lms.pgserver.bin_directory(), name)
 
-    def objects(self, database):
-        connection = database.connect(database.database)
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute('SELECT count(*) FROM object_state')
-                return cursor.fetchone()[0]
-        finally:
-            connection.close()
+    def objects(self):
+        return self.database.query('SELECT count(*) FROM object_state')[0][0]
 
     def test_pg_dump_backs_up_a_running_database_and_pg_restore_restores(
             self):
@@ -152,20 +151,13 @@ class PostgreSQLBackupTest(unittest.TestCase):
             db.close()
 
     def test_zodbpack_removes_what_nothing_refers_to(self):
-        db = open_db(self.database, self.tmp)
-        store(db, 'old', 5000)
-        connection = db.open()
-        del connection.root()['old']
-        transaction.commit()
-        connection.close()
-        store(db, 'kept', 10)
-        db.close()
-        before = self.objects(self.database)
+        leave_garbage(open_db(self.database, self.tmp))
+        before = self.objects()
         conf = os.path.join(self.tmp, 'relstorage.conf')
         with open(conf, 'w') as f:
             f.write(processes.relstorage_section(self.database, self.tmp))
         run(os.path.join(processes.BIN, 'zodbpack'), '-d', '0', conf)
-        after = self.objects(self.database)
+        after = self.objects()
         self.assertLess(after, before)
         # the root and the kept tree (a BTree of 10 is one object)
         self.assertEqual(2, after)

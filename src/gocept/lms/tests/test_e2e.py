@@ -186,3 +186,11 @@ class EndToEndOnPostgreSQLTest(EndToEndTest):
 
     def start_database(self):
         return processes.database(self.layer.server)
+
+    def test_the_whole_lms(self):
+        super().test_the_whole_lms()
+        # It was PostgreSQL that held the LMS: the site, its clients and
+        # URLs are rows of RelStorage's table (history-free: one per
+        # object).
+        self.assertGreater(self.database.query(
+            'SELECT count(*) FROM object_state')[0][0], 100)
