@@ -30,8 +30,6 @@ the busy moment after it); its connection is opened afresh. ZEO's
 (the ZEO client waits for its server by itself).
 """
 
-import logging
-
 import transaction
 import transaction.interfaces
 import zope.publisher.interfaces
@@ -50,8 +48,6 @@ WHERE = 'web'
 
 # Seconds a request waits for a database out of reach before its retry.
 OUTAGE_WAIT = 60.0
-
-log = logging.getLogger(__name__)
 
 
 class RetryingRequest:

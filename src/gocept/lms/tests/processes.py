@@ -107,7 +107,8 @@ def zodb_section(storage, directory=None):
         return section.replace('%include relstorage.conf',
                                relstorage_section(storage, directory))
     text = _etc('zope.conf')
-    section = text[text.index('<zodb>'):text.index('</zodb>') + 7]
+    section = text[re.search('^<zodb>', text, re.M).start():
+                   text.index('</zodb>') + 7]
     return '%import ZEO\n' + re.sub(
         r'server \S+', 'server 127.0.0.1:%d' % getattr(
             storage, 'port', storage), section)
