@@ -21,6 +21,8 @@ setup(
         'transaction',
         'ZODB',
         'ZEO',
+        # PostgreSQL as the database instead of ZEO (etc/zodb-postgresql.conf)
+        'RelStorage[postgresql]',
         'ZConfig',
         'zope.interface',
         'zope.component',
@@ -71,6 +73,7 @@ setup(
             'notifier = gocept.lms.scripts:notifier_main',
             'mailqueue = gocept.lms.scripts.mailqueue:main',
             'lms-demo = gocept.lms.scripts.demo:main',
+            'pgserver = gocept.lms.pgserver:main',
         ],
     },
 )

@@ -1,12 +1,17 @@
 """Database access for the worker processes (checker, notifier, syncer).
 
 They work in short transactions of their own, outside any request, each
-retried when another process wrote the same objects meanwhile.
+retried when another process wrote the same objects meanwhile, and tried
+again when the database was out of reach for a while (PostgreSQL or the
+ZEO server restarting): the process waits for it instead of dying.
 """
 
+import itertools
 import logging
+import time
 
 import transaction
+import ZEO.Exceptions
 import zope.app.publication.zopepublication
 from ZODB.POSException import ConflictError
 
@@ -28,15 +33,113 @@ def lms_sites(connection):
 
 
 def lms_site_names(db):
-    connection = db.open()
+    def read():
+        connection = db.open()
+        try:
+            return [site.__name__ for site in lms_sites(connection)]
+        finally:
+            connection.close()
+    return riding_out(read, 'worker', transaction.manager)
+
+
+# A process that cannot reach the database tries again for this many
+# seconds before the error reaches its caller; the pause between tries
+# grows from OUTAGE_PAUSE_BASE to OUTAGE_PAUSE_MAX seconds.
+OUTAGE_WAIT = 300.0
+OUTAGE_PAUSE_BASE = 0.1
+OUTAGE_PAUSE_MAX = 1.0
+
+
+def disconnect_errors():
+    """The errors that say the database is out of reach, whichever
+    storage is configured: ZEO's `ClientDisconnected`, and those of the
+    PostgreSQL driver RelStorage uses (a refused or broken connection is
+    an `OperationalError`, a connection closed under it an
+    `InterfaceError`). RelStorage itself reconnects at the start of the
+    next transaction."""
+    errors = [ZEO.Exceptions.ClientDisconnected]
     try:
-        return [site.__name__ for site in lms_sites(connection)]
-    finally:
-        connection.close()
+        import psycopg2
+    except ImportError:  # pragma: no cover (a dependency of the LMS)
+        pass
+    else:
+        errors += [psycopg2.OperationalError, psycopg2.InterfaceError]
+    return tuple(errors)
+
+
+def disconnected(error):
+    """Whether `error` says the database is out of reach."""
+    return isinstance(error, disconnect_errors())
+
+
+def abort_quietly(manager):
+    """Abort the transaction of `manager` after a lost connection. Even
+    the abort may fail then (ZODB asks the storage for news as the
+    transaction ends); the next transaction starts afresh anyway."""
+    try:
+        manager.abort()
+    except disconnect_errors() as error:
+        log.debug('abort after a lost connection: %s', error)
+
+
+def riding_out(func, where, manager, wait=None, clock=time.monotonic,
+               sleep=time.sleep):
+    """Return func(), called again while the database is out of reach
+    (`disconnected`), for up to `wait` seconds (OUTAGE_WAIT); then the
+    error reaches the caller. The transaction of `manager` is aborted
+    before each new try. func must be safe to repeat: a transaction of
+    its own is (either it committed or nothing of it did)."""
+    wait = OUTAGE_WAIT if wait is None else wait
+    started = None
+    for number in itertools.count():
+        try:
+            result = func()
+        except disconnect_errors() as error:
+            abort_quietly(manager)
+            now = clock()
+            if started is None:
+                started = now
+                log.warning('%s: the database is out of reach (%s: %s); '
+                            'trying again for up to %.0f s', where,
+                            type(error).__name__,
+                            ' '.join(str(error).split())[:200], wait)
+            if now - started >= wait:
+                log.error('%s: the database stayed out of reach for '
+                          '%.0f s; giving up', where, now - started)
+                raise
+            sleep(min(OUTAGE_PAUSE_MAX, OUTAGE_PAUSE_BASE * 2 ** number))
+        else:
+            if started is not None:
+                log.warning('%s: the database is back after %.1f s',
+                            where, clock() - started)
+            return result
+
+
+def wait_for_database(db, where, wait=None):
+    """Wait until `db` answers again (a connection opens and reads the
+    root), at most `wait` seconds (OUTAGE_WAIT); whether it does."""
+    def probe():
+        connection = db.open()
+        try:
+            connection.root()
+        finally:
+            connection.close()
+    try:
+        riding_out(probe, where, transaction.manager, wait)
+    except disconnect_errors():
+        return False
+    return True
 
 
 def retrying(manager, work, attempts=None, where='worker'):
-    """Return work() run in a transaction of `manager`, retried on conflict.
+    """Return work() run in a transaction of `manager`, retried on conflict
+    and while the database is out of reach (`riding_out`)."""
+    return riding_out(
+        lambda: _retrying(manager, work, attempts, where), where, manager)
+
+
+def _retrying(manager, work, attempts, where):
+    """work() in a transaction of `manager`, retried on conflict.
 
     `transaction`'s attempts decide what is retried (ConflictError and the
     other transient errors); between attempts we pause a little longer
@@ -64,14 +167,19 @@ def retrying(manager, work, attempts=None, where='worker'):
 
 def in_transaction(db, site_name, work, attempts=None, where='worker'):
     """Return work(site) run in a transaction of its own, on a connection
-    of its own, retried on conflict (see `retrying`)."""
+    of its own, retried on conflict and while the database is out of reach
+    (see `retrying`)."""
     # The thread's own manager: whatever joins the transaction (a mail
     # delivery, say) finds it through transaction.get().
     tm = transaction.manager
-    connection = db.open(tm)
-    try:
-        return retrying(
-            tm, lambda: work(root_folder(connection)[site_name]),
-            attempts, where)
-    finally:
-        connection.close()
+
+    def once():
+        # Opening the connection already reads from the database.
+        connection = db.open(tm)
+        try:
+            return _retrying(
+                tm, lambda: work(root_folder(connection)[site_name]),
+                attempts, where)
+        finally:
+            connection.close()
+    return riding_out(once, where, tm)

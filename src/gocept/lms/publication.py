@@ -20,9 +20,19 @@ classes):
 
 Every conflict is counted in `conflicts` as 'web' (`@@metrics` shows the
 counts).
+
+A request that finds the database out of reach (PostgreSQL restarting:
+the driver's `OperationalError`, see `db.disconnected`) waits until the
+database answers again, up to OUTAGE_WAIT seconds, and is then retried
+(one attempt per outage, so that the attempts stay for the conflicts of
+the busy moment after it); its connection is opened afresh. ZEO's
+`ClientDisconnected` is a transient error and takes the conflicts' way
+(the ZEO client waits for its server by itself).
 """
 
+import transaction
 import transaction.interfaces
+import zope.publisher.interfaces
 import zope.app.publication.browser
 import zope.app.publication.http
 import zope.app.publication.interfaces
@@ -31,9 +41,13 @@ import zope.publisher.browser
 import zope.publisher.http
 
 import gocept.lms.conflicts
+import gocept.lms.db
 
 
 WHERE = 'web'
+
+# Seconds a request waits for a database out of reach before its retry.
+OUTAGE_WAIT = 60.0
 
 
 class RetryingRequest:
@@ -69,10 +83,20 @@ class RetryingPublication:
         # conflict; the publisher retries if the request supports it and
         # otherwise calls us again, without retry_allowed, for the error
         # answer. So each conflict is counted once, here.
-        if retry_allowed and isinstance(
-                exc_info[1], transaction.interfaces.TransientError):
-            gocept.lms.conflicts.record(
-                WHERE, retried=bool(request.supportsRetry()))
+        error = exc_info[1]
+        if isinstance(error, transaction.interfaces.TransientError):
+            if retry_allowed:
+                gocept.lms.conflicts.record(
+                    WHERE, retried=bool(request.supportsRetry()))
+        elif gocept.lms.db.disconnected(error):
+            # zope.app.publication would abort (which fails too while the
+            # database is away) and answer with an error.
+            gocept.lms.db.abort_quietly(transaction.manager)
+            if retry_allowed and request.supportsRetry():
+                gocept.lms.db.wait_for_database(
+                    self.db, '%s %s' % (WHERE, request.get('PATH_INFO', '?')),
+                    OUTAGE_WAIT)
+                raise zope.publisher.interfaces.Retry(exc_info)
         super().handleException(object, request, exc_info, retry_allowed)
 
 

@@ -7,8 +7,9 @@ and bin/lms-demo (`scripts/demo.py`, watches a running local LMS at
 work). setup.py names the function behind each.
 
 A script that cannot start says why in one line on stderr and exits with
-status 2 (EXIT_CONFIG): the configuration cannot be read, the ZEO server
-cannot be reached, or there is no LMS site.
+status 2 (EXIT_CONFIG): the configuration cannot be read, the database
+(the ZEO server, or PostgreSQL) cannot be reached, or there is no LMS
+site.
 """
 
 import argparse
@@ -52,6 +53,12 @@ EXIT_CONFIG = 2
 WAIT_FOR_SITE = 300.0
 WAIT_POLL = 0.5
 WAIT_REPORT = 5.0
+
+# How long a script waits for the database at start unless the
+# configuration (ZEO's wait-timeout) or --connect-timeout says, and how
+# often it tries a database that refuses connections meanwhile (seconds).
+CONNECT_TIMEOUT = 30.0
+CONNECT_POLL = 0.5
 
 
 # What reading a configuration raises: ZConfig's complaints, a file that
@@ -100,8 +107,9 @@ def open_database(config_file, filestorage=None, quiet=False,
                   bootstrap=True, where='web', connect_timeout=None):
     """Read etc/zope.conf, load the ZCML, open the database.
 
-    `filestorage` replaces the configured database (usually the ZEO client)
-    with a FileStorage at that path, for maintenance without a ZEO server.
+    `filestorage` replaces the configured database (a ZEO client, or
+    RelStorage on PostgreSQL) with a FileStorage at that path, for
+    maintenance without a database server.
 
     `bootstrap`: create what a new database lacks (the root folder, the
     LMS site; `app.bootstrap_database`), as bin/web does. The workers and
@@ -109,8 +117,9 @@ def open_database(config_file, filestorage=None, quiet=False,
     site instead (`wait_for_site`). `where` names the process for the
     conflict counts (`conflicts.record`).
 
-    `connect_timeout`: seconds to wait for the ZEO server instead of the
-    configured `wait-timeout`; CannotStart when it does not answer.
+    `connect_timeout`: seconds to wait for the database server instead of
+    the configured ZEO `wait-timeout` (or 30); CannotStart when it does
+    not answer.
     """
     options = read_configuration(config_file, quiet)
     zope.app.appsetup.appsetup.config(options.site_definition)
@@ -134,8 +143,15 @@ def zeo_clients(options):
 
 
 def connect(options, filestorage=None, where='web',
-            attempts=gocept.lms.conflicts.ATTEMPTS, connect_timeout=None):
+            attempts=gocept.lms.conflicts.ATTEMPTS, connect_timeout=None,
+            clock=time.monotonic, sleep=time.sleep):
     """Open the configured database (or the FileStorage `filestorage`).
+
+    A database server that cannot be reached is waited for: ZEO's client
+    waits by itself (its `wait-timeout`, which `connect_timeout`
+    replaces); PostgreSQL refuses at once, and is tried again until
+    `connect_timeout` (30) seconds have passed. Then CannotStart says
+    which server did not answer.
 
     On an empty storage ZODB stores the root object while it opens the
     database. Two processes doing that at the same moment conflict, and
@@ -148,29 +164,63 @@ def connect(options, filestorage=None, where='web',
             # only <clientstorage> has it
             if hasattr(client, 'wait_timeout'):
                 client.wait_timeout = connect_timeout
-    for attempt in range(attempts):
+    else:
+        connect_timeout = max(
+            (getattr(client, 'wait_timeout', None) or CONNECT_TIMEOUT
+             for client in clients), default=CONNECT_TIMEOUT)
+    started = clock()
+    conflicts = 0
+    while True:
         try:
             if filestorage:
                 return ZODB.DB(ZODB.FileStorage.FileStorage(filestorage))
             return zope.app.appsetup.appsetup.multi_database(
                 options.databases)[0][0]
         except ZEO.Exceptions.ClientDisconnected:
-            # ClientStorage waits `wait_timeout` seconds (30 when unset)
-            # for the server before it gives up.
-            raise CannotStart(
-                'cannot reach the ZEO server at %s after %g s' % (
-                    ', '.join(format_address(server.address)
-                              for client in clients
-                              for server in client.server),
-                    max((getattr(client, 'wait_timeout', None) or 30
-                         for client in clients), default=30)))
+            # ClientStorage waited `wait_timeout` seconds already.
+            raise CannotStart('cannot reach the database (%s) after %g s'
+                              % (database_servers(options), connect_timeout))
+        except gocept.lms.db.disconnect_errors() as error:
+            if clock() - started >= connect_timeout:
+                raise CannotStart(
+                    'cannot reach the database (%s) after %g s: %s' % (
+                        database_servers(options), connect_timeout,
+                        str(error).strip().splitlines()[0]))
+            log.info('%s: waiting for the database (%s)', where,
+                     database_servers(options))
+            sleep(CONNECT_POLL)
         except ConflictError:
-            last = attempt + 1 == attempts
+            conflicts += 1
+            last = conflicts == attempts
             gocept.lms.conflicts.record(where, retried=not last)
             if last:
                 raise
             log.info('Conflict while opening the database, once more')
-            gocept.lms.conflicts.pause(attempt)
+            gocept.lms.conflicts.pause(conflicts - 1)
+
+
+def database_servers(options):
+    """The database servers of the configuration, for a message: the ZEO
+    servers' addresses, PostgreSQL's host, port and database (never a
+    password)."""
+    found = []
+    for database in options.databases:
+        storage = database.config.storage
+        config = storage.config
+        if isinstance(storage, (ZEO.zconfig.ClientStorageConfig,
+                                ZODB.config.ZEOClient)):
+            found.extend('ZEO server at %s' % format_address(server.address)
+                         for server in config.server)
+            continue
+        dsn = getattr(getattr(getattr(config, 'adapter', None), 'config',
+                              None), 'dsn', None)
+        if dsn is not None:
+            shown = [item for item in dsn.split()
+                     if item.split('=')[0] in ('host', 'port', 'dbname')]
+            found.append('PostgreSQL at %s' % ' '.join(shown))
+        else:
+            found.append(type(storage).__name__)
+    return ', '.join(found)
 
 
 def format_address(address):
@@ -322,9 +372,10 @@ def positive_seconds(text):
 def add_connect_timeout_option(parser):
     parser.add_argument(
         '--connect-timeout', type=positive_seconds, metavar='SECONDS',
-        help='wait this long for the ZEO server at start, then give up with '
-             'exit status 2 (default: wait-timeout of the <clientstorage> '
-             'in the configuration, 30)')
+        help='wait this long for the database (the ZEO server, or '
+             'PostgreSQL) at start, then give up with exit status 2 '
+             '(default: wait-timeout of a <clientstorage> in the '
+             'configuration, otherwise 30)')
 
 
 def web_main(argv=None):

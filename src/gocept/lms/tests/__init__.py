@@ -146,6 +146,36 @@ class FunctionalLayer(zope.app.wsgi.testlayer.BrowserLayer):
 functional_layer = FunctionalLayer(gocept.lms, 'ftesting.zcml')
 
 
+class PostgreSQLLayer:
+    """A PostgreSQL server of its own (pgserver.py, in a temporary
+    directory, on a free port of 127.0.0.1) for the tests that run the LMS
+    on PostgreSQL: one server for all of them, a database of its own for
+    each test (`processes.database`)."""
+
+    __bases__ = (functional_layer,)
+    __name__ = 'PostgreSQLLayer'
+    __module__ = __name__
+
+    server = None
+
+    @property
+    def tmp(self):
+        # the base layer's, as the tests in either layer use it
+        return functional_layer.tmp
+
+    def setUp(self):
+        from gocept.lms.tests import processes
+        self.directory = tempfile.mkdtemp(prefix='gocept.lms-postgresql-')
+        self.server = processes.postgresql(self.directory)
+
+    def tearDown(self):
+        self.server.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+postgresql_layer = PostgreSQLLayer()
+
+
 _saved_config = []
 
 

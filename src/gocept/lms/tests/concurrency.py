@@ -3,15 +3,18 @@
 Shared by ``test_concurrency.py`` (a short run in the test suite) and
 ``benchmarks/concurrency.py`` (a long run with a table). One run:
 
-* a ZEO server, ``bin/web``, two ``bin/checker``, ``bin/notifier`` (each a
-  process of its own; one that exits is counted and started again, as
-  supervisord would), and ``bin/sync --force`` over and over;
+* the database: a ZEO server, or PostgreSQL (a server of its own, or the
+  one given, with a new database); two ``bin/web`` on ports of their own,
+  two ``bin/checker``, ``bin/notifier`` (each a process of its own; one
+  that exits is counted and started again, as supervisord would), and
+  ``bin/sync --force`` over and over;
 * a web site to check on 127.0.1.1 to 127.0.1.4 (pages answering 200 and
   404), an SMTP sink for the registration mails;
 * N clients, each a thread of this process, registered with
   ``registerClient`` and with its own XML-RPC callback on 127.0.0.1 that
   records ``updateManyStates`` and answers ``xmlrpc_getAllLinks`` with the
-  client's current list. For the duration of the load they register and
+  client's current list; the clients take turns in which of the two web
+  servers they call. For the duration of the load they register and
   unregister URLs (calls of `small` URLs and a few of `large`), some from
   a pool all clients share, some of their own, and read states now and
   then.
@@ -63,7 +66,9 @@ UNKNOWN = 'unknown'
 # URLs per getURLStates call when the run reads a client's states
 STATES_CHUNK = 5000
 # The long-running processes, started again when they exit
-SERVICES = ('web', 'checker-1', 'checker-2', 'notifier')
+SERVICES = ('web-1', 'web-2', 'checker-1', 'checker-2', 'notifier')
+WEBS = tuple(name for name in SERVICES if name.startswith('web-'))
+STORAGES = ('zeo', 'postgresql')
 
 
 @dataclasses.dataclass
@@ -239,7 +244,8 @@ class LoadClient(threading.Thread):
 
     def _proxy(self):
         return xmlrpc.client.ServerProxy(
-            self.run_.lms_url, transport=TimeoutTransport(
+            self.run_.lms_urls[self.index % len(self.run_.lms_urls)],
+            transport=TimeoutTransport(
                 self.load.call_timeout))
 
     @property
@@ -605,14 +611,48 @@ def metric_counters(text, process):
     return (int(conflicts), None if retried is None else int(retried))
 
 
+# --- faults during a run ---------------------------------------------------
+
+def kill_postgresql(run):
+    """kill -9 of PostgreSQL, started again at once (it recovers)."""
+    run.postgresql.kill()
+    run.postgresql.start()
+
+
+def kill_checker(run, name='checker-1'):
+    """kill -9 of checker-1 (started again by the run, as by supervisord;
+    what it had claimed is checked after its lease)."""
+    with run.services.lock:
+        proc = run.services.procs[name]
+        # its database process too, as when the host takes both
+        victims = [proc.pid] + processes.child_pids(proc.pid)
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        proc.wait()
+
+
 # --- a run ----------------------------------------------------------------------
 
 class Run:
     """One concurrency run in the directory `tmp`; see the module."""
 
-    def __init__(self, load, tmp, say=None):
+    def __init__(self, load, tmp, say=None, storage='zeo', postgresql=None,
+                 faults=()):
+        """`storage`: 'zeo' or 'postgresql'; for the latter the run makes a
+        database on the server `postgresql` (a pgserver.PostgreSQL), or
+        starts a server of its own in `tmp`.
+
+        `faults`: (seconds into the load, fault(run)) pairs; each fault is
+        done at its time while the clients go on (`kill_postgresql`,
+        `kill_checker`).
+        """
+        assert storage in STORAGES, storage
         self.load = load
         self.tmp = tmp
+        self.storage = storage
+        self.faults = sorted(faults, key=lambda fault: fault[0])
+        self.postgresql = postgresql
+        self.own_postgresql = None
         self.say = say or (lambda text: None)
         self.stopping = threading.Event()
         self.large_left = load.large_calls
@@ -622,8 +662,8 @@ class Run:
         self.services = None
         self.sync = None
         self.timings = {}
-        self.metrics = None
-        self.zeo_status = None
+        self.metrics = {}
+        self.database_status = None
         self.check_errors = []
 
     def take_large(self, rng):
@@ -641,7 +681,8 @@ class Run:
     def write_configuration(self):
         site = processes.write_monitor_site_zcml(
             self.tmp, MONITOR_LOGIN, MONITOR_PASSWORD)
-        self.port = processes.free_port()
+        self.ports = {name: processes.free_port() for name in WEBS}
+        self.port = self.ports[WEBS[0]]
         common = processes.lms_settings(
             self.tmp, self.port, self.smtp.port, ADMIN_SECRET,
             callback_timeout=60, notify_interval=1, notify_poll=0.5,
@@ -651,6 +692,9 @@ class Run:
         confs = {}
         for name in SERVICES + ('sync',):
             config = dict(common)
+            if name in self.ports:
+                config['http-address'] = '127.0.0.1:%d' % self.ports[name]
+                config['public-url'] = self.url(name)
             if name.startswith('checker-'):
                 # each checker publishes its own figures
                 config['check-stats-file'] = os.path.join(
@@ -658,13 +702,38 @@ class Run:
             directory = os.path.join(self.tmp, name)
             os.makedirs(directory, exist_ok=True)
             confs[name] = processes.write_zope_conf(
-                directory, self.zeo, config, site)
+                directory, self.database, config, site)
         self.confs = confs
-        self.lms_url = 'http://127.0.0.1:%d/lms/' % self.port
+        self.lms_urls = [self.url(name) for name in WEBS]
+        self.lms_url = self.lms_urls[0]
+
+    def url(self, web):
+        return 'http://127.0.0.1:%d/lms/' % self.ports[web]
+
+    def start_database(self):
+        if self.storage == 'zeo':
+            self.zeo = processes.ZEOServer(self.tmp).start()
+            return self.zeo
+        if self.postgresql is None:
+            self.postgresql = self.own_postgresql = processes.postgresql(
+                self.tmp)
+        return processes.database(self.postgresql)
+
+    def database_gone(self):
+        """How the database server ended during the run, or None."""
+        if self.storage == 'zeo':
+            return self.zeo.process.poll()
+        return None if self.postgresql.pid() else 'not running'
+
+    def stop_database(self):
+        if getattr(self, 'zeo', None) is not None:
+            self.zeo.stop()
+        if self.own_postgresql is not None:
+            self.own_postgresql.stop()
 
     def start(self):
         started = time.monotonic()
-        self.zeo = processes.ZEOServer(self.tmp).start()
+        self.database = self.start_database()
         self.smtp = SMTPSink().start()
         self.page_server = WebServerThread(PAGE_HOSTS)
         self.pages = Pages(self.load, self.page_server)
@@ -672,10 +741,13 @@ class Run:
         self.services = Services(self.tmp, self.confs)
         # The web server creates the site on its first start; the others
         # start when it is there.
-        self.services.start('web')
+        self.services.start(WEBS[0])
         processes.wait_for_port('127.0.0.1', self.port, timeout=120)
         for name in SERVICES[1:]:
             self.services.start(name)
+        for name in WEBS[1:]:
+            processes.wait_for_port('127.0.0.1', self.ports[name],
+                                    timeout=120)
         self.services.watch()
         self.register_clients()
         self.timings['start'] = time.monotonic() - started
@@ -708,10 +780,11 @@ class Run:
             self.services.stop()
         for callback in self.callbacks:
             callback.stop()
-        for name in ('page_server', 'smtp', 'zeo'):
+        for name in ('page_server', 'smtp'):
             thing = getattr(self, name, None)
             if thing is not None:
                 thing.stop()
+        self.stop_database()
 
     # the load
 
@@ -726,6 +799,10 @@ class Run:
         self.sync.start()
         for client in self.clients:
             client.start()
+        for at, fault in self.faults:
+            time.sleep(max(0.0, started + at - time.monotonic()))
+            self.say('fault: %s' % fault.__doc__.splitlines()[0])
+            fault(self)
         for client in self.clients:
             client.join(self.load.duration + self.load.call_timeout + 60)
         self.timings['load'] = time.monotonic() - started
@@ -850,20 +927,20 @@ class Run:
         for method, error in self.check_errors:
             report.errors[(method, _generic(error))] += 1
         report.deaths = list(self.services.deaths)
-        if self.zeo_status is not None:
-            report.deaths.append(('zeo', self.zeo_status, None))
+        if self.database_status is not None:
+            report.deaths.append((self.storage, self.database_status, None))
         report.sync_started = self.sync.started
         report.sync_completed = self.sync.completed
         report.sync_statuses = dict(self.sync.statuses)
         report.client_syncs = self.sync.client_syncs
         report.client_sync_failures = dict(self.sync.client_failures)
-        text = self.metrics
-        report.metrics_read = text is not None
+        report.metrics_read = bool(self.metrics) and all(
+            text is not None for text in self.metrics.values())
         for name in SERVICES + ('sync',):
             log = read_log(os.path.join(self.tmp, name + '.log'))
             report.logs[name] = count_log(log)
-            if name == 'web':
-                counters = metric_counters(text, 'web')
+            if name in WEBS:
+                counters = metric_counters(self.metrics.get(name), 'web')
             elif name.startswith('checker-'):
                 counters = stats_counters(
                     os.path.join(self.tmp, name + '.json'))
@@ -875,15 +952,16 @@ class Run:
 
     def __call__(self):
         """Run everything; return the Report."""
-        report = Report(self.load)
+        report = Report(self.load, self.storage)
         try:
             self.start()
             self.run_load()
             self.say('checking subscriptions')
             self.check_subscriptions(report)
             self.settle(report)
-            self.metrics = fetch_metrics(self.port)
-            self.zeo_status = self.zeo.process.poll()
+            self.metrics = {name: fetch_metrics(port)
+                            for name, port in self.ports.items()}
+            self.database_status = self.database_gone()
         finally:
             self.stop()
         self.collect(report)
@@ -893,8 +971,9 @@ class Run:
 class Report:
     """The figures of a run and what is wrong with them."""
 
-    def __init__(self, load):
+    def __init__(self, load, storage='zeo'):
         self.load = load
+        self.storage = storage
         self.calls = collections.Counter()
         self.urls_sent = collections.Counter()
         self.errors = collections.Counter()
@@ -952,6 +1031,9 @@ class Report:
         lines = []
         add = lines.append
         load = self.load
+        add('database: %s' % {'zeo': 'ZEO (FileStorage)',
+                               'postgresql': 'PostgreSQL (RelStorage, '
+                                             'history-free)'}[self.storage])
         add('load: %d clients, %.0f s, calls of %d URLs and at most %d of '
             '%d, shared pool of %d URLs' % (
                 load.clients, load.duration, load.small, load.large_calls,
@@ -991,7 +1073,7 @@ class Report:
                 shown(log.get('retry lines')), shown(log.get('given up')),
                 shown(log.get('ConflictError tracebacks')),
                 shown(log.get('tracebacks'))))
-        add('(counters: web from @@metrics, checkers from their stats '
+        add('(counters: each web from its @@metrics, checkers from their stats '
             'files, notifier and sync from the summary lines in their '
             'logs; sync summed over its runs)')
         if not self.metrics_read:

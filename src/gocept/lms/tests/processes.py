@@ -1,5 +1,5 @@
-"""Real processes and servers for end-to-end tests: a ZEO server, the LMS
-scripts, a client's XML-RPC callback, a web server to check."""
+"""Real processes and servers for end-to-end tests: a ZEO server or
+PostgreSQL, the LMS scripts, a client's XML-RPC callback, a web server to check."""
 
 import os
 import re
@@ -93,18 +93,67 @@ class ZEOServer:
             self.log.close()
 
 
-def zodb_section(port):
-    """The <zodb> section of etc/zope.conf, for a ZEO server on `port`:
-    tests and benchmarks run with the caches production has."""
-    with open(os.path.join(CHECKOUT, 'etc', 'zope.conf')) as f:
-        text = f.read()
-    section = text[text.index('<zodb>'):text.index('</zodb>') + 7]
-    return re.sub(r'server \S+', 'server 127.0.0.1:%d' % port, section)
+def zodb_section(storage, directory=None):
+    """The <zodb> section of the configuration, with its %import, for
+    `storage`: a ZEO server (a ZEOServer or its port) as in etc/zope.conf,
+    or a PostgreSQL database (a pgserver.PostgreSQL) as in
+    etc/zodb-postgresql.conf, whose cache files go into `directory`.
+    Tests and benchmarks run with the caches production has."""
+    import gocept.lms.pgserver
+    if isinstance(storage, gocept.lms.pgserver.PostgreSQL):
+        text = _etc('zodb-postgresql.conf')
+        section = text[re.search('^%import', text, re.M).start():
+                       text.index('</zodb>') + 7]
+        return section.replace('%include relstorage.conf',
+                               relstorage_section(storage, directory))
+    text = _etc('zope.conf')
+    section = text[re.search('^<zodb>', text, re.M).start():
+                   text.index('</zodb>') + 7]
+    return '%import ZEO\n' + re.sub(
+        r'server \S+', 'server 127.0.0.1:%d' % getattr(
+            storage, 'port', storage), section)
+
+
+def relstorage_section(database, directory):
+    """etc/relstorage.conf's <relstorage> section for the PostgreSQL
+    database `database`, with its cache files in `directory`."""
+    text = _etc('relstorage.conf')
+    section = text[text.index('<relstorage>'):
+                   text.index('</relstorage>') + len('</relstorage>')]
+    section = re.sub(r'dsn .*', lambda m: 'dsn ' + database.dsn(), section)
+    return re.sub(r'cache-local-dir \S+', lambda m: 'cache-local-dir '
+                  + os.path.join(directory, 'relstorage-cache'), section)
+
+
+def _etc(name):
+    with open(os.path.join(CHECKOUT, 'etc', name)) as f:
+        return f.read()
+
+
+def postgresql(directory):
+    """A PostgreSQL server of its own (pgserver.py) in `directory`, on a
+    free port, started; tests give each LMS a database of its own in it
+    (`database`)."""
+    import gocept.lms.pgserver
+    return gocept.lms.pgserver.PostgreSQL(
+        os.path.join(directory, 'postgresql'), free_port()).start()
+
+
+_databases = iter(range(1, 10 ** 9))
+
+
+def database(server):
+    """A new, empty database on the PostgreSQL `server`: a
+    pgserver.PostgreSQL for it."""
+    import gocept.lms.pgserver
+    name = 'lms_test_%d_%d' % (os.getpid(), next(_databases))
+    server.create_database(name)
+    return gocept.lms.pgserver.PostgreSQL(
+        server.directory, server.port, database=name, user=server.user)
 
 
 ZOPE_CONF = '''\
 site-definition {site_zcml}
-%import ZEO
 {zodb}
 <eventlog>
   level INFO
@@ -165,16 +214,17 @@ def write_monitor_site_zcml(directory, login, password):
     return path
 
 
-def write_zope_conf(directory, zeo, product_config, site_zcml=None):
-    """zope.conf in `directory` for a ZEO server `zeo` (a ZEOServer or a
-    port), with etc/site.zcml unless `site_zcml` names another. Files the
-    product configuration does not place go into `directory`."""
+def write_zope_conf(directory, storage, product_config, site_zcml=None):
+    """zope.conf in `directory` for the database `storage` (a ZEO server
+    or a PostgreSQL database, see `zodb_section`), with etc/site.zcml
+    unless `site_zcml` names another. Files the product configuration does
+    not place go into `directory`."""
     product_config = dict(file_settings(directory), **product_config)
     path = os.path.join(directory, 'zope.conf')
     with open(path, 'w') as f:
         f.write(ZOPE_CONF.format(
             site_zcml=site_zcml or os.path.join(CHECKOUT, 'etc', 'site.zcml'),
-            zodb=zodb_section(getattr(zeo, 'port', zeo)),
+            zodb=zodb_section(storage, directory),
             product_config='\n'.join(
                 '  %s %s' % item for item in sorted(product_config.items()))))
     return path
@@ -182,13 +232,8 @@ def write_zope_conf(directory, zeo, product_config, site_zcml=None):
 
 def _stat(pid):
     """State and parent pid of process `pid`, or None once it is gone."""
-    try:
-        with open('/proc/%s/stat' % pid) as f:
-            # they follow the command, which is in parentheses
-            fields = f.read().rsplit(')', 1)[1].split()
-    except OSError:
-        return None
-    return fields[0], int(fields[1])
+    import gocept.lms.pgserver
+    return gocept.lms.pgserver.process_state(pid)
 
 
 def child_pids(pid):

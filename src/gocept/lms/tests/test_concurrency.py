@@ -2,8 +2,8 @@
 benchmarks/concurrency.py (the machinery and what it measures:
 gocept.lms.tests.concurrency).
 
-Real processes (ZEO, web, two checkers, notifier, bin/sync --force in a
-loop) and 20 clients registering and unregistering URLs for a few seconds.
+Real processes (the database: ZEO, or PostgreSQL; two web servers, two
+checkers, notifier, bin/sync --force in a loop) and 20 clients registering and unregistering URLs for a few seconds.
 No figure depends on the speed of the machine: settling is waited for with
 a generous timeout, then the outcome is compared.
 """
@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import unittest
 
+import gocept.lms.tests
 from gocept.lms.tests import concurrency
 
 
@@ -34,9 +35,12 @@ LOAD = concurrency.Load(
 
 class ConcurrencyTest(unittest.TestCase):
 
+    def run_load(self, tmp):
+        return concurrency.Run(LOAD, tmp)()
+
     def test_clients_see_no_errors_and_get_every_state(self):
         tmp = tempfile.mkdtemp(prefix='gocept.lms-concurrency-')
-        report = concurrency.Run(LOAD, tmp)()
+        report = self.run_load(tmp)
         table = report.table()
         wanted = {name: want for name, (got, want)
                   in report.figures().items()}
@@ -48,3 +52,12 @@ class ConcurrencyTest(unittest.TestCase):
         self.assertEqual(wanted, got, '\n' + table)
         shutil.rmtree(tmp, ignore_errors=True)
 
+
+
+class ConcurrencyOnPostgreSQLTest(ConcurrencyTest):
+
+    layer = gocept.lms.tests.postgresql_layer
+
+    def run_load(self, tmp):
+        return concurrency.Run(LOAD, tmp, storage='postgresql',
+                               postgresql=self.layer.server)()

@@ -90,8 +90,8 @@ class ZEOServerDown(ConsoleScriptTest):
             result = self.run_script(name, '-C', conf,
                                      '--connect-timeout', '1')
             self.assertOneLine(
-                result, 2, '%s: cannot reach the ZEO server at '
-                '127.0.0.1:%d after 1 s' % (name, port))
+                result, 2, '%s: cannot reach the database (ZEO server at '
+                '127.0.0.1:%d) after 1 s' % (name, port))
 
     def test_the_configured_wait_timeout_is_the_default(self):
         port = processes.free_port()
@@ -104,13 +104,35 @@ class ZEOServerDown(ConsoleScriptTest):
         result = self.run_script('sync', '-C', conf)
         self.assertOneLine(
             result, 2,
-            'sync: cannot reach the ZEO server at 127.0.0.1:%d after 1 s'
-            % port)
+            'sync: cannot reach the database (ZEO server at 127.0.0.1:%d) '
+            'after 1 s' % port)
 
     def test_the_timeout_must_be_positive(self):
         result = self.run_script('sync', '--connect-timeout', '0')
         self.assertEqual(2, result.returncode)
         self.assertIn('not a positive number: 0', result.stderr)
+
+
+class PostgreSQLDown(ConsoleScriptTest):
+
+    def test_scripts_say_which_server_they_waited_for_and_why(self):
+        import gocept.lms.pgserver
+        port = processes.free_port()  # nobody listens there
+        database = gocept.lms.pgserver.PostgreSQL(
+            os.path.join(self.tmp, 'postgresql'), port)
+        conf = processes.write_zope_conf(self.tmp, database, {})
+        for name in ['sync', 'checker']:
+            result = self.run_script(name, '-C', conf,
+                                     '--connect-timeout', '1')
+            self.assertEqual(2, result.returncode, result.stderr)
+            # RelStorage's own warnings about each refused connection are
+            # in the log before it.
+            self.assertEqual(
+                '%s: cannot reach the database (PostgreSQL at '
+                'host=127.0.0.1 port=%d dbname=lms) after 1 s: connection '
+                'to server at "127.0.0.1", port %d failed: Connection '
+                'refused' % (name, port, port),
+                result.stderr.splitlines()[-1])
 
 
 class BadConfiguration(ConsoleScriptTest):

@@ -42,4 +42,5 @@ def test_suite():
             tearDown=gocept.lms.tests.doctest_teardown)
         test.layer = layer
         suite.addTest(test)
+    suite.addTest(manuel.testing.TestSuite(m, '../pgserver.txt'))
     return suite

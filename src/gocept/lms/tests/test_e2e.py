@@ -1,5 +1,5 @@
-"""The whole LMS end to end: ZEO, web, checker and notifier as real
-processes, a client with its own XML-RPC callback, a web site whose links
+"""The whole LMS end to end: the database (a ZEO server, or PostgreSQL),
+web, checker and notifier as real processes, a client with its own XML-RPC callback, a web site whose links
 are checked, an SMTP server for the mails. Everything on loopback."""
 
 import os
@@ -38,15 +38,14 @@ class EndToEndTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(dir=self.layer.tmp)
         self.procs = {}
-        self.zeo = processes.ZEOServer(self.tmp).start()
-        self.addCleanup(self.zeo.stop)
+        self.database = self.start_database()
         self.smtp = SMTPSink().start()
         self.addCleanup(self.smtp.stop)
         self.web = WebServerThread(['127.0.1.1', '127.0.1.2'])
         self.addCleanup(self.web.stop)
         self.port = processes.free_port()
         self.conf = processes.write_zope_conf(
-            self.tmp, self.zeo, processes.lms_settings(
+            self.tmp, self.database, processes.lms_settings(
                 self.tmp, self.port, self.smtp.port, ADMIN_SECRET,
                 callback_timeout=5, notify_interval=1, notify_poll=0.3,
                 notify_retry=1, notify_retry_max=1, notify_max_failures=3,
@@ -62,6 +61,11 @@ class EndToEndTest(unittest.TestCase):
     def tearDown(self):
         for name in list(self.procs):
             self.stop(name)
+
+    def start_database(self):
+        zeo = processes.ZEOServer(self.tmp).start()
+        self.addCleanup(zeo.stop)
+        return zeo
 
     def start(self, name):
         log = open(os.path.join(self.tmp, name + '.log'), 'ab')
@@ -173,3 +177,20 @@ class EndToEndTest(unittest.TestCase):
         states = self.states(client)
         self.assertEqual('temporary unavailable', states[web.url('/error')])
         self.assertEqual('ok', states[web.url('/ok?later')])
+
+
+class EndToEndOnPostgreSQLTest(EndToEndTest):
+    """The same on PostgreSQL (RelStorage, etc/zodb-postgresql.conf)."""
+
+    layer = gocept.lms.tests.postgresql_layer
+
+    def start_database(self):
+        return processes.database(self.layer.server)
+
+    def test_the_whole_lms(self):
+        super().test_the_whole_lms()
+        # It was PostgreSQL that held the LMS: the site, its clients and
+        # URLs are rows of RelStorage's table (history-free: one per
+        # object).
+        self.assertGreater(self.database.query(
+            'SELECT count(*) FROM object_state')[0][0], 100)
