@@ -139,7 +139,7 @@ def measure_size(size, args):
                 f.write('%%import relstorage\n'
                         '<filestorage source>\n  path %s\n</filestorage>\n'
                         % filled)
-                f.write(processes.relstorage_section(database, tmp).replace(
+                f.write(processes.relstorage_section(database).replace(
                     '<relstorage>', '<relstorage destination>', 1))
             say('%d URLs: bin/zodbconvert into PostgreSQL' % size)
             started = time.perf_counter()
@@ -152,7 +152,7 @@ def measure_size(size, args):
                                         lambda: pg_size(database))
             pack = os.path.join(tmp, 'relstorage.conf')
             with open(pack, 'w') as f:
-                f.write(processes.relstorage_section(database, tmp))
+                f.write(processes.relstorage_section(database))
             started = time.perf_counter()
             run(os.path.join(processes.BIN, 'zodbpack'), '-d', '0', pack)
             database.query('VACUUM')

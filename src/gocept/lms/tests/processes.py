@@ -93,19 +93,19 @@ class ZEOServer:
             self.log.close()
 
 
-def zodb_section(storage, directory=None):
+def zodb_section(storage):
     """The <zodb> section of the configuration, with its %import, for
     `storage`: a ZEO server (a ZEOServer or its port) as in etc/zope.conf,
     or a PostgreSQL database (a pgserver.PostgreSQL) as in
-    etc/zodb-postgresql.conf, whose cache files go into `directory`.
-    Tests and benchmarks run with the caches production has."""
+    etc/zodb-postgresql.conf. Tests and benchmarks run with the caches
+    production has."""
     import gocept.lms.pgserver
     if isinstance(storage, gocept.lms.pgserver.PostgreSQL):
         text = _etc('zodb-postgresql.conf')
         section = text[re.search('^%import', text, re.M).start():
                        text.index('</zodb>') + 7]
         return section.replace('%include relstorage.conf',
-                               relstorage_section(storage, directory))
+                               relstorage_section(storage))
     text = _etc('zope.conf')
     section = text[re.search('^<zodb>', text, re.M).start():
                    text.index('</zodb>') + 7]
@@ -114,15 +114,13 @@ def zodb_section(storage, directory=None):
             storage, 'port', storage), section)
 
 
-def relstorage_section(database, directory):
+def relstorage_section(database):
     """etc/relstorage.conf's <relstorage> section for the PostgreSQL
-    database `database`, with its cache files in `directory`."""
+    database `database`."""
     text = _etc('relstorage.conf')
     section = text[text.index('<relstorage>'):
                    text.index('</relstorage>') + len('</relstorage>')]
-    section = re.sub(r'dsn .*', lambda m: 'dsn ' + database.dsn(), section)
-    return re.sub(r'cache-local-dir \S+', lambda m: 'cache-local-dir '
-                  + os.path.join(directory, 'relstorage-cache'), section)
+    return re.sub(r'dsn .*', lambda m: 'dsn ' + database.dsn(), section)
 
 
 def _etc(name):
@@ -224,7 +222,7 @@ def write_zope_conf(directory, storage, product_config, site_zcml=None):
     with open(path, 'w') as f:
         f.write(ZOPE_CONF.format(
             site_zcml=site_zcml or os.path.join(CHECKOUT, 'etc', 'site.zcml'),
-            zodb=zodb_section(storage, directory),
+            zodb=zodb_section(storage),
             product_config='\n'.join(
                 '  %s %s' % item for item in sorted(product_config.items()))))
     return path

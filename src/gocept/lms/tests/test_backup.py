@@ -24,9 +24,9 @@ import gocept.lms.tests
 from gocept.lms.tests import processes
 
 
-def open_db(storage, directory):
+def open_db(storage):
     return ZODB.config.databaseFromString(
-        processes.zodb_section(storage, directory))
+        processes.zodb_section(storage))
 
 
 def store(db, name, count):
@@ -82,7 +82,7 @@ class ZEOBackupTest(unittest.TestCase):
         backups = os.path.join(self.tmp, 'backups')
         os.mkdir(backups)
         repozo = os.path.join(processes.BIN, 'repozo')
-        db = open_db(self.zeo, self.tmp)
+        db = open_db(self.zeo)
         store(db, 'monday', 500)
         # a full backup first, while the server serves the database
         run(repozo, '-B', '-F', '-z', '-r', backups, '-f', self.data_fs)
@@ -105,12 +105,12 @@ class ZEOBackupTest(unittest.TestCase):
             db.close()
 
     def test_zeopack_removes_what_nothing_refers_to(self):
-        leave_garbage(open_db(self.zeo, self.tmp))
+        leave_garbage(open_db(self.zeo))
         before = os.path.getsize(self.data_fs)
         run(os.path.join(processes.BIN, 'zeopack'), '-d', '0',
             '127.0.0.1:%d' % self.zeo.port)
         self.assertLess(os.path.getsize(self.data_fs), before / 10)
-        db = open_db(self.zeo, self.tmp)
+        db = open_db(self.zeo)
         try:
             self.assertEqual({'kept': 10}, contents(db))
         finally:
@@ -133,7 +133,7 @@ class PostgreSQLBackupTest(unittest.TestCase):
 
     def test_pg_dump_backs_up_a_running_database_and_pg_restore_restores(
             self):
-        db = open_db(self.database, self.tmp)
+        db = open_db(self.database)
         store(db, 'monday', 500)
         dump = os.path.join(self.tmp, 'lms.dump')
         # while the LMS's connection is open
@@ -144,24 +144,24 @@ class PostgreSQLBackupTest(unittest.TestCase):
         restored = processes.database(self.layer.server)
         run(self.program('pg_restore'), '--no-owner', '--dbname',
             restored.dsn(), dump)
-        db = open_db(restored, os.path.join(self.tmp, 'restored'))
+        db = open_db(restored)
         try:
             self.assertEqual({'monday': 500}, contents(db))
         finally:
             db.close()
 
     def test_zodbpack_removes_what_nothing_refers_to(self):
-        leave_garbage(open_db(self.database, self.tmp))
+        leave_garbage(open_db(self.database))
         before = self.objects()
         conf = os.path.join(self.tmp, 'relstorage.conf')
         with open(conf, 'w') as f:
-            f.write(processes.relstorage_section(self.database, self.tmp))
+            f.write(processes.relstorage_section(self.database))
         run(os.path.join(processes.BIN, 'zodbpack'), '-d', '0', conf)
         after = self.objects()
         self.assertLess(after, before)
         # the root and the kept tree (a BTree of 10 is one object)
         self.assertEqual(2, after)
-        db = open_db(self.database, self.tmp)
+        db = open_db(self.database)
         try:
             self.assertEqual({'kept': 10}, contents(db))
         finally:
