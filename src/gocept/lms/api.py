@@ -62,8 +62,43 @@ TOO_MANY_URLS = 4
 TOO_LARGE = 5
 TOO_MANY_FAILURES = 6
 
-# URLs per transaction of a large registerURLs or unregisterURLs call.
+# URLs per transaction of a large registerURLs or unregisterURLs call, and
+# the fewest a step falls back to while it keeps meeting other writers.
 STEP = 500
+MIN_STEP = 25
+
+
+def in_steps(work, urls):
+    """work(urls) for a list of URLs, in steps of up to STEP URLs.
+
+    A small call is one transaction, the request's own. A large one
+    commits each step in a transaction of its own, retried on its own
+    when it conflicts: a transaction that touches thousands of buckets
+    meets every other writer, and would start over again and again. For
+    the same reason a step that conflicts is retried with half as many
+    URLs (down to MIN_STEP): among many small writers a small transaction
+    commits where a large one meets one of them on every attempt. After a
+    step commits, the next may be twice as large again. The steps are safe
+    to repeat (registering a URL twice changes nothing), so a call that
+    fails half way is completed by the client's next attempt. Returns the
+    concatenated results.
+    """
+    if len(urls) <= STEP:
+        return work(urls)
+    result = []
+    start, size = 0, STEP
+    while start < len(urls):
+        sizes = []
+
+        def step():
+            n = size if not sizes else max(MIN_STEP, sizes[-1] // 2)
+            sizes.append(n)
+            return work(urls[start:start + n])
+        result.extend(gocept.lms.db.retrying(
+            transaction.manager, step, where='web'))
+        start += sizes[-1]
+        size = min(STEP, sizes[-1] * 2)
+    return result
 
 # The signature of every method, checked before the call so a client with
 # the wrong number of arguments learns which ones are expected.
@@ -388,7 +423,7 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
             self.clients[client_id].register_urls(objects)
             return [[url.url, url.state, url.reason or '']
                     for url in objects if url.state != unknown]
-        return self._in_steps(register, urls)
+        return in_steps(register, urls)
 
     def unregisterURLs(self, client_id, password, urls):
         """Unsubscribe; URLs the client does not have are ignored."""
@@ -405,28 +440,8 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
                 provider.ids_for(some), client.url_ids)
             client.unregister_urls([provider.by_id(key) for key in keys])
             return []
-        self._in_steps(unregister, urls)
+        in_steps(unregister, urls)
         return True
-
-    def _in_steps(self, work, urls):
-        """work(urls) for a list of URLs, in steps of STEP URLs.
-
-        A small call is one transaction, the request's own. A large one
-        commits each step in a transaction of its own, retried on its own
-        when it conflicts: a transaction that touches thousands of buckets
-        meets every other writer, and would start over again and again.
-        The steps are safe to repeat (registering a URL twice changes
-        nothing), so a call that fails half way is completed by the
-        client's next attempt. Returns the concatenated results.
-        """
-        if len(urls) <= STEP:
-            return work(urls)
-        result = []
-        for start in range(0, len(urls), STEP):
-            result.extend(gocept.lms.db.retrying(
-                transaction.manager,
-                lambda: work(urls[start:start + STEP]), where='web'))
-        return result
 
     def getURLStates(self, client_id, password, urls):
         """[url, state, reason] of each given URL the client subscribes

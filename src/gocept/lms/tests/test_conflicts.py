@@ -23,6 +23,7 @@ import zope.publisher.interfaces.xmlrpc
 import zope.security.checker
 from ZODB.POSException import ConflictError, ReadConflictError
 
+import gocept.lms.api
 import gocept.lms.settings
 import gocept.lms.app
 import gocept.lms.client
@@ -291,3 +292,43 @@ class ConcurrentRegistrations(unittest.TestCase):
                     self.assertEqual(1550, len(clients[client_id].url_ids))
             finally:
                 zope.component.hooks.setSite(None)
+
+
+class SteppedCallTests(unittest.TestCase):
+    """A large registerURLs call commits in steps; a step that keeps
+    meeting other writers gets smaller until it commits."""
+
+    def test_a_step_that_conflicts_is_retried_with_fewer_urls(self):
+        calls = []
+
+        def work(some):
+            calls.append(len(some))
+            if len(calls) <= 2:
+                raise ConflictError()
+            return [len(some)]
+
+        urls = ['http://example.com/%d' % n for n in range(1000)]
+        result = gocept.lms.api.in_steps(work, urls)
+        # 500 and 250 conflicted, 125 committed; then the steps grow
+        # again, and the last takes what is left
+        self.assertEqual([500, 250, 125, 250, 500, 125], calls)
+        self.assertEqual([125, 250, 500, 125], result)
+        self.assertEqual(1000, sum(result))
+
+    def test_steps_get_no_smaller_than_min_step(self):
+        calls = []
+
+        def work(some):
+            calls.append(len(some))
+            if len(calls) <= 6:
+                raise ConflictError()
+            return []
+
+        gocept.lms.api.in_steps(
+            work, ['http://example.com/%d' % n for n in range(600)])
+        self.assertEqual([500, 250, 125, 62, 31, 25, 25], calls[:7])
+
+    def test_a_small_call_is_the_requests_own_transaction(self):
+        calls = []
+        gocept.lms.api.in_steps(calls.append, ['http://example.com/'] * 3)
+        self.assertEqual([3], [len(c) for c in calls])
