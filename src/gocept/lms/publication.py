@@ -12,7 +12,7 @@ The LMS keeps that mechanism and changes two things, for every kind of
 request (browser and ZMI here, XML-RPC in rpc.py, which builds on these
 classes):
 
-* a request gets `conflicts.ATTEMPTS` (20) attempts instead of four;
+* a request gets `conflicts.ATTEMPTS` (40) attempts instead of four;
 
 * before each retry the publication pauses (`conflicts.pause`: a random
   wait that grows with every attempt), so that two requests that

@@ -103,6 +103,19 @@ class NewKeys(BTrees.LLBTree.LLTreeSet):
     max_internal_size = 64
 
 
+class ShardOf(BTrees.IIBTree.IIBTree):
+    """URL key -> its shard. Every new URL writes an entry, from every web
+    process and the syncer at once, near the other keys of its writer's
+    key block: moderate buckets, and small inner nodes, which splits
+    rewrite and every insert reads as current (BTrees' readCurrent), so
+    that writers meet in one inner node rarely. With IIBTree's inner
+    nodes of 500 children, one root took every split and concurrent
+    registrations failed on it after all their attempts."""
+
+    max_leaf_size = 60
+    max_internal_size = 32
+
+
 class Shard(persistent.Persistent):
     """The URLs of the hosts that hash to `number`.
 
@@ -132,7 +145,7 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
         self.shards = tuple(Shard(number) for number in range(shards))
         # The checkers that lease shards, by name (shardlease.Worker).
         self.workers = BTrees.OOBTree.OOBTree()
-        self._shard_of = BTrees.IIBTree.IIBTree()
+        self._shard_of = ShardOf()
         self._new_count = BTrees.Length.Length()
         self._slots = gocept.lms.merging.Tally()
         self._stale = BTrees.LLBTree.LLTreeSet()

@@ -11,7 +11,6 @@ million URLs take bounded memory.
 import itertools
 import logging
 
-import BTrees.IIBTree
 import BTrees.OOBTree
 import transaction
 
@@ -44,7 +43,7 @@ def shard_schedule(site):
     schedule.shards = tuple(
         gocept.lms.schedule.Shard(number) for number in range(count))
     schedule.workers = BTrees.OOBTree.OOBTree()
-    schedule._shard_of = BTrees.IIBTree.IIBTree()
+    schedule._shard_of = gocept.lms.schedule.ShardOf()
 
     waiting = list(recent.keys()) + list(new)
     schedule._new_count.set(0)
