@@ -74,30 +74,18 @@ def in_steps(work, urls):
     A small call is one transaction, the request's own. A large one
     commits each step in a transaction of its own, retried on its own
     when it conflicts: a transaction that touches thousands of buckets
-    meets every other writer, and would start over again and again. For
-    the same reason a step that conflicts is retried with half as many
-    URLs (down to MIN_STEP): among many small writers a small transaction
-    commits where a large one meets one of them on every attempt. After a
-    step commits, the next may be twice as large again. The steps are safe
-    to repeat (registering a URL twice changes nothing), so a call that
-    fails half way is completed by the client's next attempt. Returns the
-    concatenated results.
+    meets every other writer, and would start over again and again; a
+    step that conflicts is retried with fewer URLs, down to MIN_STEP
+    (`db.stepwise`). The steps are safe to repeat (registering a URL
+    twice changes nothing), so a call that fails half way is completed by
+    the client's next attempt. Returns the concatenated results.
     """
     if len(urls) <= STEP:
         return work(urls)
     result = []
-    start, size = 0, STEP
-    while start < len(urls):
-        sizes = []
-
-        def step():
-            n = size if not sizes else max(MIN_STEP, sizes[-1] // 2)
-            sizes.append(n)
-            return work(urls[start:start + n])
-        result.extend(gocept.lms.db.retrying(
-            transaction.manager, step, where='web'))
-        start += sizes[-1]
-        size = min(STEP, sizes[-1] * 2)
+    for some in gocept.lms.db.stepwise(
+            transaction.manager, work, urls, STEP, MIN_STEP, where='web'):
+        result.extend(some)
     return result
 
 # The signature of every method, checked before the call so a client with

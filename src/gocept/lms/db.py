@@ -165,6 +165,29 @@ def _retrying(manager, work, attempts, where):
             return result
 
 
+def stepwise(manager, work, items, step, smallest, attempts=None,
+             where='worker'):
+    """Yield work(part) for consecutive parts of the list `items`, each
+    part in a transaction of its own (see `retrying`).
+
+    Parts have up to `step` items. A part that conflicts is retried with
+    half as many items, down to `smallest`: among many small writers a
+    small transaction commits where a large one meets one of them on
+    every attempt. After a part commits, the next may be twice as large
+    again. The work must be safe to repeat on a part that failed."""
+    start, size = 0, step
+    while start < len(items):
+        sizes = []
+
+        def part():
+            n = size if not sizes else max(smallest, sizes[-1] // 2)
+            sizes.append(n)
+            return work(items[start:start + n])
+        yield retrying(manager, part, attempts, where)
+        start += sizes[-1]
+        size = min(step, sizes[-1] * 2)
+
+
 def in_transaction(db, site_name, work, attempts=None, where='worker'):
     """Return work(site) run in a transaction of its own, on a connection
     of its own, retried on conflict and while the database is out of reach

@@ -117,6 +117,8 @@ synchronization = zope.annotation.factory(
 # How many URLs one reconciling transaction handles: what a conflict
 # costs to redo, and what the transaction holds in memory.
 STEP = 1000
+# The fewest a step falls back to while it keeps meeting other writers.
+MIN_STEP = 50
 
 
 class ClientSync:
@@ -125,8 +127,9 @@ class ClientSync:
     1. read what is needed to call the client (a transaction of its own);
     2. fetch the client's list, with no transaction open;
     3. add and subscribe what is new, then unsubscribe what is gone, in
-       steps of STEP URLs, each a transaction that is retried on its own
-       when it conflicts with another process;
+       steps of up to STEP URLs, each a transaction that is retried on its
+       own, with fewer URLs, when it conflicts with another process
+       (`db.stepwise`);
     4. send every state, each batch read in a short transaction of its own
        while the previous batch travels;
     5. note the success, and remove from the client's pending changes what
@@ -145,6 +148,11 @@ class ClientSync:
     def _step(self, work):
         return gocept.lms.db.retrying(
             transaction.manager, work, self.attempts, 'sync')
+
+    def _steps(self, work, items):
+        return gocept.lms.db.stepwise(
+            transaction.manager, work, items, STEP, MIN_STEP, self.attempts,
+            'sync')
 
     def _client(self):
         client = zope.component.getUtility(IClientProvider).get(
@@ -176,16 +184,11 @@ class ClientSync:
                 wanted.insert(key)
         del known
         added = 0
-        for start in range(0, len(unseen), STEP):
-            keys, new = self._step(
-                lambda: self._add(unseen[start:start + STEP]))
+        for keys, new in self._steps(self._add, unseen):
             wanted.update(keys)
             added += new
         gone = list(BTrees.LLBTree.difference(before, wanted))
-        removed = 0
-        for start in range(0, len(gone), STEP):
-            removed += self._step(
-                lambda: self._remove(gone[start:start + STEP]))
+        removed = sum(self._steps(self._remove, gone))
         notified, pending = self._send(transport, callback, password)
         self._step(lambda: self._succeeded(pending))
         return SyncResult(
