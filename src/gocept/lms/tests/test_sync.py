@@ -2,6 +2,7 @@
 
 import datetime
 import unittest
+import unittest.mock
 
 import transaction
 import zope.app.appsetup.product
@@ -59,6 +60,15 @@ class SyncTest(unittest.TestCase):
         transaction.commit()
         return client
 
+
+    def sync_while_states_are_refused(self):
+        """Sync at T0 with clients that answer getAllLinks but fail to
+        take the states."""
+        def broken(self, *args):
+            raise OSError('connection reset')
+        with unittest.mock.patch.object(
+                gocept.lms.tests.DummyProxy, 'updateManyStates', broken):
+            return gocept.lms.sync.run(T0)
     def configure(self, **settings):
         config = dict(self.layer.config)
         config.update({k.replace('_', '-'): str(v)
@@ -114,15 +124,7 @@ class SyncTest(unittest.TestCase):
         # stays reconciled; the states did not arrive, so the sync counts
         # as failed, the changes stay pending, and the retry sends again.
         fred = self.add_client('fred', ['http://a.example/'])
-        original = gocept.lms.tests.DummyProxy.updateManyStates
-
-        def broken(self, *args):
-            raise OSError('connection reset')
-        gocept.lms.tests.DummyProxy.updateManyStates = broken
-        try:
-            results, failures = gocept.lms.sync.run(T0)
-        finally:
-            gocept.lms.tests.DummyProxy.updateManyStates = original
+        results, failures = self.sync_while_states_are_refused()
         self.assertEqual(['fred'], [f[0] for f in failures])
         self.assertEqual(['http://a.example/'], self.url_set(fred))
         state = ISynchronization(fred)
@@ -272,15 +274,7 @@ class SyncTest(unittest.TestCase):
         smtp = gocept.lms.tests.start_smtp_server()
         fred = self.add_client('fred', ['http://a.example/'])
         notifications = self.switched_off_by_the_lms(fred, T0)
-        original = gocept.lms.tests.DummyProxy.updateManyStates
-
-        def broken(self, *args):
-            raise OSError('connection reset')
-        gocept.lms.tests.DummyProxy.updateManyStates = broken
-        try:
-            results, failures = gocept.lms.sync.run(T0)
-        finally:
-            gocept.lms.tests.DummyProxy.updateManyStates = original
+        results, failures = self.sync_while_states_are_refused()
         self.assertEqual(['fred'], [f[0] for f in failures])
         self.assertEqual((False, DISABLED_BY_LMS),
                          (notifications.enabled, notifications.disabled_by))
