@@ -357,25 +357,32 @@ def linkchecker(args):
                 states={'404': broken})
 
 
+def on_fresh_database(args, role, rate):
+    """Run the contestant `role` at `rate` against a new database on a
+    real ZEO server of its own; return its result."""
+    from gocept.lms.tests import processes
+    tmp = tempfile.mkdtemp(prefix='lms-bench-check-')
+    zeo = processes.ZEOServer(tmp).start()
+    try:
+        args.conf = processes.write_zope_conf(tmp, zeo, {
+            'secret-key-file': os.path.join(tmp, 'secret.key'),
+            'check-stats-file': '',
+            'checker-allow-cidrs': '127.0.1.0/24',
+            'checker-per-host-rate': str(rate),
+            'checker-concurrency': str(CONCURRENCY)})
+        contestant('setup-db', args)
+        return contestant(role, args, rate)
+    finally:
+        args.conf = None
+        zeo.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def checker_with_database(args):
     """bin/checker's work against a real ZEO server, median of rounds."""
-    from gocept.lms.tests import processes
     results = []
     for n in range(args.repeat):
-        tmp = tempfile.mkdtemp(prefix='lms-bench-check-')
-        zeo = processes.ZEOServer(tmp).start()
-        try:
-            args.conf = processes.write_zope_conf(tmp, zeo, {
-                'secret-key-file': os.path.join(tmp, 'secret.key'),
-                'check-stats-file': '',
-                'checker-allow-cidrs': '127.0.1.0/24',
-                'checker-per-host-rate': '0',
-                'checker-concurrency': str(CONCURRENCY)})
-            contestant('setup-db', args)
-            result = contestant('checker-db', args)
-        finally:
-            args.conf = None
-            zeo.stop()
+        result = on_fresh_database(args, 'checker-db', 0)
         print(f'checker with database: {result["rate"]:.0f}/s', file=sys.stderr)
         results.append(result)
     results.sort(key=lambda r: r['rate'])
@@ -386,26 +393,11 @@ def checker_with_database(args):
 
 def slow_dns(args):
     """The --slow-dns run: every name at once, then with slow names."""
-    from gocept.lms.tests import processes
     rounds = []
     for n in range(args.repeat):
         pair = {}
         for args.slow in (False, True):
-            tmp = tempfile.mkdtemp(prefix='lms-bench-dns-')
-            zeo = processes.ZEOServer(tmp).start()
-            try:
-                args.conf = processes.write_zope_conf(tmp, zeo, {
-                    'secret-key-file': os.path.join(tmp, 'secret.key'),
-                    'check-stats-file': '',
-                    'checker-allow-cidrs': '127.0.1.0/24',
-                    'checker-per-host-rate': str(args.rate),
-                    'checker-concurrency': str(CONCURRENCY)})
-                contestant('setup-db', args)
-                result = contestant('checker-slow-dns', args, args.rate)
-            finally:
-                args.conf = None
-                zeo.stop()
-                shutil.rmtree(tmp, ignore_errors=True)
+            result = on_fresh_database(args, 'checker-slow-dns', args.rate)
             pair['slow' if args.slow else 'instant'] = result
             print(f'round {n + 1}, {"slow" if args.slow else "instant"} '
                   f'names: fast done {result["fast_done"]:.2f} s, slow done '
