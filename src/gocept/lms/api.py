@@ -37,6 +37,7 @@ import gocept.lms.mail
 import gocept.lms.mailaddress
 import gocept.lms.secrets
 import gocept.lms.settings
+import gocept.lms.syncwindow
 import gocept.lms.throttle
 from gocept.lms.interfaces import IClientProvider, IURLProvider
 from gocept.lms.interfaces import INotifications, ISynchronization
@@ -408,7 +409,9 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
 
         def register(some):
             objects = self.urls.add_multiple(some)
-            self.clients[client_id].register_urls(objects)
+            client = self.clients[client_id]
+            client.register_urls(objects)
+            gocept.lms.syncwindow.note(client, some)
             return [[url.url, url.state, url.reason or '']
                     for url in objects if url.state != unknown]
         return in_steps(register, urls)
@@ -427,6 +430,7 @@ class LMSAPI(zope.publisher.xmlrpc.XMLRPCView):
             keys = BTrees.LLBTree.intersection(
                 provider.ids_for(some), client.url_ids)
             client.unregister_urls([provider.by_id(key) for key in keys])
+            gocept.lms.syncwindow.note(client, some)
             return []
         in_steps(unregister, urls)
         return True

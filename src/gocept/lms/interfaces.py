@@ -414,6 +414,11 @@ class ISynchronization(zope.interface.Interface):
     last_error = zope.schema.TextLine(
         title='Why the last attempt failed', required=False)
 
+    touched = zope.interface.Attribute(
+        'While a sync runs: the hashes of the URLs the API registered or '
+        'unregistered since it began, which the sync leaves alone '
+        '(syncwindow.py); None otherwise.')
+
     def due(now, settings):
         """Whether the syncer should sync the client at `now`, with the
         `ISettings` of the syncer.

@@ -26,6 +26,7 @@ import gocept.lms.failures
 import gocept.lms.interfaces
 import gocept.lms.notify
 import gocept.lms.settings
+import gocept.lms.syncwindow
 from gocept.lms.interfaces import IClientProvider, IURLProvider
 from gocept.lms.interfaces import INotifications, ISynchronization
 
@@ -73,6 +74,7 @@ class Synchronization(gocept.lms.clientfigures.Noted,
     last_attempt = None
     failures = 0
     last_error = None
+    touched = None  # open while a sync runs (syncwindow.py)
 
     @property
     def client(self):
@@ -103,6 +105,7 @@ class Synchronization(gocept.lms.clientfigures.Noted,
                           settings).run()
 
     def record_failure(self, now, error):
+        gocept.lms.syncwindow.end(self.client)
         self.last_attempt = now
         self.failures += 1
         self.last_error = gocept.lms.failures.describe(error)
@@ -135,8 +138,9 @@ class ClientSync:
     5. note the success, and remove from the client's pending changes what
        went out unchanged (another short transaction).
 
-    Only URLs the client had before the fetch are unsubscribed, so a URL it
-    registers over the API while its sync runs is kept.
+    Only URLs the client had before the fetch are unsubscribed, and a URL
+    the client registers or unregisters over the API while its sync runs
+    is left as the API left it (syncwindow.py).
     """
 
     def __init__(self, client_id, now, settings, attempts=None):
@@ -198,6 +202,9 @@ class ClientSync:
 
     def _prepare(self):
         client = self._client()
+        # Committed before the fetch: from here on, what the client does
+        # over the API is newer than its list, and the sync leaves it be.
+        gocept.lms.syncwindow.begin(client)
         keys = BTrees.LLBTree.LLTreeSet()
         keys.update(client.url_ids)
         provider = zope.component.getUtility(IURLProvider)
@@ -209,7 +216,7 @@ class ClientSync:
     def _add(self, urls):
         client = self._client()
         provider = zope.component.getUtility(IURLProvider)
-        keys = provider.add_ids(urls)
+        keys = provider.add_ids(gocept.lms.syncwindow.untouched(client, urls))
         new = BTrees.LLBTree.difference(keys, client.url_ids)
         client.register_urls([provider.by_id(key) for key in new])
         return keys, len(new)
@@ -219,8 +226,11 @@ class ClientSync:
         provider = zope.component.getUtility(IURLProvider)
         still = BTrees.LLBTree.intersection(
             BTrees.LLBTree.LLTreeSet(keys), client.url_ids)
-        client.unregister_urls([provider.by_id(key) for key in still])
-        return len(still)
+        urls = gocept.lms.syncwindow.untouched(
+            client, [provider.by_id(key) for key in still],
+            lambda url: url.url)
+        client.unregister_urls(urls)
+        return len(urls)
 
     def _read_keys(self):
         client = self._client()
@@ -250,6 +260,7 @@ class ClientSync:
         # What went out unchanged is no news any more; a change that came
         # in meanwhile stays for the notifier.
         INotifications(client).pending.remove_unchanged(pending)
+        gocept.lms.syncwindow.end(client)
         state = ISynchronization(client)
         state.last = state.last_attempt = self.now
         state.force = False

@@ -28,6 +28,7 @@ FUNCTIONAL = [
     'mailqueue.txt',
     'urlsearch.txt',
     'clientfigures.txt',
+    'syncwindow.txt',
 ]
 
 
