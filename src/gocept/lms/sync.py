@@ -287,9 +287,14 @@ def run(now=None, force_all=False, only=None, attempts=None,
     now = now or gocept.lms.clock.utcnow()
     settings = settings or gocept.lms.settings.get()
     transaction.commit()
-    clients = zope.component.getUtility(IClientProvider)
+    # Like every step below, the first read rides out a database that is
+    # away for a moment (PostgreSQL restarting) instead of ending the run.
+    client_ids = gocept.lms.db.retrying(
+        transaction.manager,
+        lambda: list(zope.component.getUtility(IClientProvider).keys()),
+        attempts, 'sync')
     results, failures = [], []
-    for client_id in list(clients.keys()):
+    for client_id in client_ids:
         started = time.monotonic()
         try:
             if not gocept.lms.db.retrying(

@@ -322,12 +322,14 @@ def sync_main(argv=None):
             try:
                 results, failures = gocept.lms.sync.run(
                     force_all=args.force, only=args.client)
-                clients = zope.component.getUtility(
-                    gocept.lms.interfaces.IClientProvider)
                 failures.extend(
-                    (client_id, 'no such client')
-                    for client_id in args.client or ()
-                    if client_id not in clients)
+                    (client_id, 'no such client') for client_id
+                    in gocept.lms.db.retrying(
+                        transaction.manager, lambda: [
+                            client_id for client_id in args.client or ()
+                            if client_id not in zope.component.getUtility(
+                                gocept.lms.interfaces.IClientProvider)],
+                        where='sync'))
             finally:
                 zope.component.hooks.setSite(None)
             log.info(

@@ -4,6 +4,7 @@ import datetime
 import unittest
 import unittest.mock
 
+import psycopg2
 import transaction
 import zope.app.appsetup.product
 import zope.component
@@ -78,6 +79,23 @@ class SyncTest(unittest.TestCase):
 
     def url_set(self, client):
         return sorted(u.url for u in client.urls)
+
+    def test_a_database_away_at_the_start_of_the_run_is_waited_for(self):
+        # PostgreSQL restarting just as bin/sync reads the client list:
+        # the run waits for it, as its steps do, instead of ending.
+        self.add_client('fred', ['http://a.example/'])
+        real = zope.component.getUtility
+        away = [psycopg2.OperationalError('server closed the connection')]
+
+        def get_utility(*args, **kw):
+            if away and args[0] is IClientProvider:
+                raise away.pop()
+            return real(*args, **kw)
+        with unittest.mock.patch('zope.component.getUtility', get_utility):
+            results, failures = gocept.lms.sync.run(T0)
+        self.assertEqual([], away)
+        self.assertEqual(([], ['fred']),
+                         (failures, [r.client_id for r in results]))
 
     def test_duplicates_and_junk_in_the_answer_are_dropped(self):
         fred = self.add_client('fred', [
