@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import logging
 import re
+import threading
 import urllib.parse
 import xmlrpc.client
 
@@ -70,24 +71,35 @@ MIN_STEP = 25
 
 
 def in_steps(work, urls):
-    """work(urls) for a list of URLs, in steps of up to STEP URLs.
+    """work(urls) for a list of URLs, in steps of up to STEP URLs; returns
+    the concatenated results.
 
-    A small call is one transaction, the request's own. A large one
-    commits each step in a transaction of its own, retried on its own
-    when it conflicts: a transaction that touches thousands of buckets
-    meets every other writer, and would start over again and again; a
-    step that conflicts is retried with fewer URLs, down to MIN_STEP
-    (`db.stepwise`). The steps are safe to repeat (registering a URL
-    twice changes nothing), so a call that fails half way is completed by
-    the client's next attempt. Returns the concatenated results.
+    Each step is a transaction of its own, retried on its own when it
+    conflicts (the request's transaction has only read so far). A call of
+    up to STEP URLs is one step, stored completely or not at all. In a
+    larger one, a step that conflicts is retried with fewer URLs, down to
+    MIN_STEP (`db.stepwise`): a transaction that touches thousands of
+    buckets meets every other writer, and would start over again and
+    again. The steps are safe to repeat (registering a URL twice changes
+    nothing), so a call that fails half way is completed by the client's
+    next attempt.
+
+    The threads of one web server take turns (`WRITERS`): their steps
+    insert into the same BTrees, whose inner nodes every insert reads as
+    current, so two steps at once in one process mostly make one of them
+    start over, and on PostgreSQL often both.
     """
-    if len(urls) <= STEP:
-        return work(urls)
     result = []
     for some in gocept.lms.db.stepwise(
-            transaction.manager, work, urls, STEP, MIN_STEP, where='web'):
+            transaction.manager, work, urls, STEP,
+            MIN_STEP if len(urls) > STEP else len(urls), where='web',
+            turn=WRITERS):
         result.extend(some)
     return result
+
+
+# The turn of one registration step at a time in this process (in_steps).
+WRITERS = threading.Lock()
 
 # The signature of every method, checked before the call so a client with
 # the wrong number of arguments learns which ones are expected.

@@ -6,6 +6,7 @@ again when the database was out of reach for a while (PostgreSQL or the
 ZEO server restarting): the process waits for it instead of dying.
 """
 
+import contextlib
 import itertools
 import logging
 import time
@@ -131,22 +132,33 @@ def wait_for_database(db, where, wait=None):
     return True
 
 
-def retrying(manager, work, attempts=None, where='worker'):
+def retrying(manager, work, attempts=None, where='worker', turn=None):
     """Return work() run in a transaction of `manager`, retried on conflict
-    and while the database is out of reach (`riding_out`)."""
+    and while the database is out of reach (`riding_out`).
+
+    `turn`, a lock, is held by each attempt from the start of its
+    transaction to its commit or abort (see `_retrying`)."""
     return riding_out(
-        lambda: _retrying(manager, work, attempts, where), where, manager)
+        lambda: _retrying(manager, work, attempts, where, turn), where,
+        manager)
 
 
-def _retrying(manager, work, attempts, where):
+def _retrying(manager, work, attempts, where, turn=None):
     """work() in a transaction of `manager`, retried on conflict.
 
     `transaction`'s attempts decide what is retried (ConflictError and the
     other transient errors); between attempts we pause a little longer
     each time (`conflicts.pause`), and every conflict is counted for the
     monitoring figures. The last attempt's error reaches the caller.
+
+    With a lock as `turn`, threads of one process that would write the
+    same objects take turns: an attempt starts its transaction (and so
+    its view of the database) only once it holds the lock, and lets go
+    after its commit or abort; the pause before a retry is taken without
+    it.
     """
     attempts = attempts or gocept.lms.conflicts.ATTEMPTS
+    turn = turn if turn is not None else contextlib.nullcontext()
     for number, attempt in enumerate(manager.attempts(attempts)):
         if number:
             # The previous attempt met a conflict and was aborted.
@@ -154,7 +166,7 @@ def _retrying(manager, work, attempts, where):
             log.info('%s: conflict, retrying (%d)', where, number)
             gocept.lms.conflicts.pause(number - 1)
         try:
-            with attempt:
+            with turn, attempt:
                 result = work()
         except ConflictError:
             gocept.lms.conflicts.record(where, retried=False)
@@ -166,7 +178,7 @@ def _retrying(manager, work, attempts, where):
 
 
 def stepwise(manager, work, items, step, smallest, attempts=None,
-             where='worker'):
+             where='worker', turn=None):
     """Yield work(part) for consecutive parts of the list `items`, each
     part in a transaction of its own (see `retrying`).
 
@@ -183,7 +195,7 @@ def stepwise(manager, work, items, step, smallest, attempts=None,
             n = size if not sizes else max(smallest, sizes[-1] // 2)
             sizes.append(n)
             return work(items[start:start + n])
-        yield retrying(manager, part, attempts, where)
+        yield retrying(manager, part, attempts, where, turn)
         start += sizes[-1]
         size = min(step, sizes[-1] * 2)
 

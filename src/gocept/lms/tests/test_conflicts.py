@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import unittest
 import unittest.mock
 import urllib.parse
@@ -253,8 +254,11 @@ class ConcurrentRegistrations(unittest.TestCase):
     def test_no_call_fails_and_conflicts_were_retried(self):
         # All clients register the same new URLs at the same moment, and
         # some of their own: each call adds URLs that the others add too.
+        # The web server's threads take turns (api.in_steps); another
+        # process does not wait for them: here a syncer that adds the
+        # shared URLs for client00 as well.
         shared = ['http://shared.example/%d' % i for i in range(1500)]
-        start = threading.Barrier(self.clients)
+        start = threading.Barrier(self.clients + 1)
         errors = []
 
         def register(client_id):
@@ -267,20 +271,37 @@ class ConcurrentRegistrations(unittest.TestCase):
                                      shared + own)
             except Exception as error:
                 errors.append((client_id, error))
-        before = web_counts()
+
+        def sync():
+            def add(site):
+                sm = site.getSiteManager()
+                sm.getUtility(IClientProvider)['client00'].register_urls(
+                    sm.getUtility(IURLProvider).add_multiple(some))
+            try:
+                start.wait(30)
+                for n in range(0, len(shared), 100):
+                    some = shared[n:n + 100]
+                    gocept.lms.db.in_transaction(
+                        self.db, 'lms', add, where='sync')
+            except Exception as error:
+                errors.append(('sync', error))
+        before = web_counts(), gocept.lms.conflicts.counts('sync')
         threads = [threading.Thread(target=register, args=(client_id,))
                    for client_id in self.passwords]
+        threads.append(threading.Thread(target=sync))
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(120)
-        after = web_counts()
+        after = web_counts(), gocept.lms.conflicts.counts('sync')
 
         self.assertEqual([], errors)
-        conflicts = after['conflicts'] - before['conflicts']
+        conflicts, retries = (
+            sum(a[name] - b[name] for a, b in zip(after, before))
+            for name in ('conflicts', 'retries'))
         self.assertGreater(conflicts, 0, 'no conflict: the test proves '
                                          'nothing')
-        self.assertEqual(conflicts, after['retries'] - before['retries'])
+        self.assertEqual(conflicts, retries)
         with self.db.transaction() as connection:
             site = gocept.lms.db.root_folder(connection)['lms']
             zope.component.hooks.setSite(site)
@@ -328,7 +349,42 @@ class SteppedCallTests(unittest.TestCase):
             work, ['http://example.com/%d' % n for n in range(600)])
         self.assertEqual([500, 250, 125, 62, 31, 25, 25], calls[:7])
 
-    def test_a_small_call_is_the_requests_own_transaction(self):
+    def test_a_small_call_is_one_step_whole_in_every_attempt(self):
         calls = []
-        gocept.lms.api.in_steps(calls.append, ['http://example.com/'] * 3)
-        self.assertEqual([3], [len(c) for c in calls])
+
+        def work(some):
+            calls.append(len(some))
+            if len(calls) <= 2:
+                raise ConflictError()
+            return list(some)
+        urls = ['http://example.com/%d' % n for n in range(400)]
+        self.assertEqual(urls, gocept.lms.api.in_steps(work, urls))
+        self.assertEqual([400, 400, 400], calls)
+
+    def test_the_threads_of_a_web_server_take_turns(self):
+        # A step of one thread is in its transaction; another thread's
+        # call starts meanwhile and waits for its turn.
+        order = []
+        second_called = threading.Event()
+
+        def first(some):
+            order.append('first begins')
+            second.start()
+            second_called.wait(10)
+            # Time for the second thread to enter, were it not waiting.
+            time.sleep(0.2)
+            order.append('first ends')
+            return []
+
+        def second_work(some):
+            order.append('second begins')
+            return []
+
+        def call_second():
+            second_called.set()
+            gocept.lms.api.in_steps(second_work, ['http://example.com/'])
+        second = threading.Thread(target=call_second)
+        gocept.lms.api.in_steps(first, ['http://example.com/'])
+        second.join(10)
+        self.assertEqual(['first begins', 'first ends', 'second begins'],
+                         order)
