@@ -292,18 +292,14 @@ def role_write(args):
         return got
 
     if args.variant == 'prepare':
-        # Every URL once. What is written here stays due, and being more
-        # overdue than the URLs not written yet it comes back in later
-        # claims: such a URL is left claimed (its lease keeps it out of
-        # the claims after) and not written again. Ends when every URL
-        # was written, or nothing is due.
-        written, seen = 0, set()
-        while len(seen) < args.size:
+        # Stays due: a claim that brings back a URL written here ends it.
+        written, seen, again = 0, set(), False
+        while not again:
             got = claims(1)
             if not got:
                 break
             until, keys = got[0]
-            keys = [key for key in keys if key not in seen]
+            again = not seen.isdisjoint(keys)
             seen.update(keys)
             for i in range(0, len(keys), WRITE_BATCH):
                 batch = []
