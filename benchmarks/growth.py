@@ -17,7 +17,7 @@ packed. That file is then
 
 On each, a "day" of the LMS's heaviest daily writing: every URL checked
 once, its result written by the checker's database work (scale.py's
-`write` role, `prepare` variant: checker.DatabaseWork's claim and write,
+`write` role, `day` variant: checker.DatabaseWork's claim and write,
 batches of 1,000, every URL once). Measured after it: the FileStorage's
 bytes (it appends every new object state until a pack), PostgreSQL's
 database size (pg_database_size: a history-free storage rewrites rows in
@@ -26,9 +26,9 @@ space for reuse; the files do not shrink). Then a pack (bin/zeopack -d 0;
 bin/zodbpack -d 0 etc/relstorage.conf followed by a plain VACUUM) and the
 size after it.
 
-Only one day: a second run of the `prepare` variant stops at the first
-claim that brings back a URL it wrote, which on a checked database comes
-after a few thousand, not after every URL.
+Only one day: a second run of the `day` variant stops at the first claim
+that brings back a URL it wrote, which on a checked database comes after a
+few thousand, not after every URL.
 
 Registrations and syncs add a few bytes per new URL on top of this
 (scale.py measures registerURLs' growth per new URL); a day's checks are
@@ -81,7 +81,7 @@ def day(conf, data, tmp, measure):
     """A day of checks: sizes before and after, seconds, results."""
     before = measure()
     started = time.perf_counter()
-    written = scale.run_role('write', data, tmp, '--variant', 'prepare',
+    written = scale.run_role('write', data, tmp, '--variant', 'day',
                              '--conf', conf)
     seconds = time.perf_counter() - started
     after = measure()

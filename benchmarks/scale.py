@@ -252,6 +252,9 @@ def role_write(args):
     results in batches (`write`), each batch within one claim, the
     results of a claim in random order. Claims are not timed.
 
+    `--variant day` writes ok to every URL once, checked now and due again
+    a day later (growth.py's day of checks).
+
     `--variant prepare` claims every due URL and writes ok with a random
     next check in the past: afterwards the most overdue URLs are a random
     choice of keys, as on a site that has been checked for a while, and
@@ -291,8 +294,11 @@ def role_write(args):
             count += len(keys)
         return got
 
-    if args.variant == 'prepare':
-        # Stays due: a claim that brings back a URL written here ends it.
+    if args.variant in ('prepare', 'day'):
+        # A claim that brings back a URL written here ends it. `prepare`
+        # leaves what it wrote more overdue than the rest, which comes back
+        # after about half; `day` (growth.py) checks now, due again
+        # tomorrow, so every URL is written once and then nothing is due.
         written, seen, again = 0, set(), False
         while not again:
             got = claims(1)
@@ -304,8 +310,13 @@ def role_write(args):
             for i in range(0, len(keys), WRITE_BATCH):
                 batch = []
                 for key in keys[i:i + WRITE_BATCH]:
-                    # last checked 2 to 3 days ago: due again a day later
-                    checked = time.time() - 3 * 86400 + rnd.random() * 86400
+                    if args.variant == 'day':
+                        checked = time.time()
+                    else:
+                        # last checked 2 to 3 days ago: due again a day
+                        # later
+                        checked = (time.time() - 3 * 86400
+                                   + rnd.random() * 86400)
                     batch.extend(results([key], checked))
                 work.write(SITE, until, batch)
                 written += len(batch)
