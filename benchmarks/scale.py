@@ -759,7 +759,9 @@ class Run:
         # database process)
         samples = []
         database_peak = [0.0]
-        progress = re.compile(r' (\d+) URLs checked in ')
+        # bin/checker's progress and final lines (checker.Stats):
+        # "N URLs checked, R/s in B s busy (W s running): states"
+        progress = re.compile(r' (\d+) URLs checked, ')
 
         def on_line(line, pid):
             m = progress.search(line)
@@ -781,8 +783,8 @@ class Run:
                                % self.path('checker.log'))
         with open(self.path('checker.log')) as f:
             log = f.read()
-        done = re.findall(r'checker done: (\d+) URLs checked in ([\d.]+) s'
-                          r' \([\d.]+/s\): (.*)', log)
+        done = re.findall(r'checker done: (\d+) URLs checked, [\d.]+/s in '
+                          r'([\d.]+) s busy \([\d.]+ s running\): (.*)', log)
         checked, seconds, states = done[-1]
         fig['checker_checked'] = int(checked)
         fig['checker_due'] = due
