@@ -23,7 +23,8 @@ client. Measured:
   of 1,000, check order unrelated to key order (the most overdue URLs
   after every URL got a random next check), once results that change
   nothing (ok stays ok), once results that change the state (ok becomes
-  temporary unavailable); Data.fs growth per result, results/s;
+  temporary unavailable); Data.fs growth per result, results/s; and
+  what the claims before them wrote per claimed URL (each check has one);
 - peak RSS of bin/web after the calls, of bin/checker over a full round
   (with its RSS at a quarter, half, three quarters and the end of the
   round, to show it stays flat), of bin/sync --force over all clients.
@@ -295,17 +296,20 @@ def role_write(args):
         return got
 
     if args.variant in ('prepare', 'day'):
-        # A claim that brings back a URL written here ends it. `prepare`
-        # leaves what it wrote more overdue than the rest, which comes back
-        # after about half; `day` (growth.py) checks now, due again
-        # tomorrow, so every URL is written once and then nothing is due.
-        written, seen, again = 0, set(), False
-        while not again:
+        # Every URL is written once. `day` (growth.py) checks now, due
+        # again tomorrow: then nothing is due. `prepare` leaves what it
+        # wrote due, and the schedule's shards bring such URLs back before
+        # the last new ones: a URL claimed a second time is left claimed
+        # (its lease keeps it out of the claims that follow), not written
+        # again. Without that, `same` and `change` would find URLs never
+        # checked and measure their first state change.
+        written, seen = 0, set()
+        while len(seen) < args.size:
             got = claims(1)
             if not got:
                 break
             until, keys = got[0]
-            again = not seen.isdisjoint(keys)
+            keys = [key for key in keys if key not in seen]
             seen.update(keys)
             for i in range(0, len(keys), WRITE_BATCH):
                 batch = []
@@ -324,6 +328,8 @@ def role_write(args):
         print(json.dumps(dict(results=written)))
         return
 
+    # What the claims wrote is reported apart: each check has one.
+    before_claims = os.path.getsize(args.filestorage)
     got = claims(WRITE_RESULTS)
     before = os.path.getsize(args.filestorage)
     started = time.perf_counter()
@@ -339,7 +345,9 @@ def role_write(args):
     after = os.path.getsize(args.filestorage)
     db.close()
     print(json.dumps(dict(results=written, seconds=seconds,
-                          grown=after - before)))
+                          grown=after - before,
+                          claimed=sum(len(keys) for until, keys in got),
+                          claims_grown=before - before_claims)))
 
 
 def role_callback(args):
@@ -750,6 +758,8 @@ class Run:
             fig['write_%s_bytes' % variant] = (
                 result['grown'] / result['results'])
             fig['write_%s_results' % variant] = result['results']
+            fig['write_%s_claim_bytes' % variant] = (
+                result['claims_grown'] / result['claimed'])
 
     def checker(self):
         fig = self.figures
@@ -857,6 +867,8 @@ ROWS = [
      lambda f: n(f['write_change_per_s'])),
     ('write path, state changes: bytes/result',
      lambda f: n(f['write_change_bytes'])),
+    ('write path, claims before the results: bytes/claimed URL',
+     lambda f: n(f['write_same_claim_bytes'])),
     ('bin/checker --once: URLs checked (due)',
      lambda f: '%s (%s)' % (n(f['checker_checked']), n(f['checker_due']))),
     ('bin/checker --once: URLs/s, wall s',
