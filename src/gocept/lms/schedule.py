@@ -90,11 +90,17 @@ def shard_of(url, shards=SHARDS):
 
 class Entries(BTrees.LLBTree.LLTreeSet):
     """The time-ordered entries. A batch of results fills buckets near one
-    time, and claims read the front in order: buckets of moderate size,
-    and small inner nodes, which splits rewrite."""
+    time, and claims read the front in order. But a batch of results, or
+    a claim, is spread over every shard the checker holds: 1,000 results
+    over 64 shards move about 16 entries in each, which rewrites two or
+    three buckets there and, with every split, their parent. So buckets
+    and inner nodes are small: at 1M URLs a result that changes nothing
+    wrote 263 bytes of schedule with buckets of 250 and nodes of 64, 136
+    with these (benchmarks/RESULTS.md). Older trees take these sizes as
+    their buckets split and empty, within a day of checks."""
 
-    max_leaf_size = 250
-    max_internal_size = 64
+    max_leaf_size = 40
+    max_internal_size = 16
 
 
 class NewKeys(BTrees.LLBTree.LLTreeSet):
