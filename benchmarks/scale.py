@@ -452,6 +452,14 @@ def wait_for_port(port, process, timeout=120):
     raise RuntimeError('nothing listens on 127.0.0.1:%d' % port)
 
 
+def is_resource_tracker(pid):
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            return b'resource_tracker' in f.read()
+    except OSError:
+        return False
+
+
 def proc_status(pid):
     """VmRSS and VmHWM of a process in MiB (None once it is gone)."""
     figures = {}
@@ -777,8 +785,11 @@ class Run:
             m = progress.search(line)
             if m:
                 status = proc_status(pid)
+                # The database process only: multiprocessing's resource
+                # tracker (12 MiB, flat) is a child of bin/checker too.
                 children = [proc_status(c) for c in
-                            gocept.lms.tests.processes.child_pids(pid)]
+                            gocept.lms.tests.processes.child_pids(pid)
+                            if not is_resource_tracker(c)]
                 child = sum(c['VmRSS'] for c in children if c)
                 database_peak[0] = max([database_peak[0]] + [
                     c['VmHWM'] for c in children if c])
