@@ -273,7 +273,15 @@ def _start_database_work(open_database, config_file, quiet):
     db = open_database(config_file, quiet=quiet, bootstrap=False,
                        where=gocept.lms.checkerstats.CONFLICTS)
     atexit.register(db.close)
-    _work = DatabaseWork(db)
+    _work = process_work(db)
+
+
+def process_work(db, settings=None):
+    """The DatabaseWork of a process that does nothing else: with the
+    object cache of `check-database-cache-size` objects."""
+    work = DatabaseWork(db, settings)
+    db.setCacheSize(work.settings.check_database_cache_size)
+    return work
 
 
 def _follow_parent(parent, poll=PARENT_POLL):

@@ -711,6 +711,17 @@ class ISettings(zope.interface.Interface):
                     'batch, whose URLs are checked again after the lease.',
         default=1000, min=1)
 
+    check_database_cache_size = zope.schema.Int(
+        title="Objects in the object cache of bin/checker's database "
+              "process",
+        description='It claims and writes URLs at random places of '
+                    'trees far larger than any cache, so few objects '
+                    'are used twice; the cache-size of the <zodb> section '
+                    'applies to the other processes. At 1M URLs, 10,000 '
+                    'instead of 20,000 took the process from about 165 to '
+                    '150 MiB at the same rate.',
+        default=10000, min=100)
+
     check_poll = zope.schema.Float(
         title='Seconds the checker daemon sleeps when nothing is due',
         description='New URLs wait at most this long for their first '
