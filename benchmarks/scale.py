@@ -796,6 +796,7 @@ class Run:
                 if status:
                     samples.append((int(m.group(1)), status['VmRSS'], child))
 
+        before = os.path.getsize(self.datafs)
         wall, peak, code = run_measured(
             [os.path.join(BIN, 'checker'), '-C', self.conf, '--once'],
             self.tmp, self.path('checker.log'), on_line)
@@ -808,6 +809,11 @@ class Run:
                           r'([\d.]+) s busy \([\d.]+ s running\): (.*)', log)
         checked, seconds, states = done[-1]
         fig['checker_checked'] = int(checked)
+        # Claims and writes together. After the write path's phase every
+        # URL was checked once and most checks change nothing; without it,
+        # this is the first round and nearly every check changes a state.
+        fig['checker_bytes_per_check'] = (
+            os.path.getsize(self.datafs) - before) / max(int(checked), 1)
         fig['checker_due'] = due
         fig['checker_per_s'] = int(checked) / float(seconds)
         fig['checker_wall'] = wall
@@ -882,6 +888,8 @@ ROWS = [
      lambda f: n(f['write_same_claim_bytes'])),
     ('bin/checker --once: URLs checked (due)',
      lambda f: '%s (%s)' % (n(f['checker_checked']), n(f['checker_due']))),
+    ('bin/checker --once: bytes written per check (claim and write)',
+     lambda f: n(f['checker_bytes_per_check'])),
     ('bin/checker --once: URLs/s, wall s',
      lambda f: '%s, %.0f' % (n(f['checker_per_s']), f['checker_wall'])),
     ('bin/checker RSS at 25/50/75/100%, MiB (checks + database)',
