@@ -94,12 +94,13 @@ class Entries(BTrees.LLBTree.LLTreeSet):
     a claim, is spread over every shard the checker holds: 1,000 results
     over 64 shards move about 16 entries in each, which rewrites two or
     three buckets there and, with every split, their parent. So buckets
-    and inner nodes are small: at 1M URLs a result that changes nothing
-    wrote 263 bytes of schedule with buckets of 250 and nodes of 64, 136
-    with these (benchmarks/RESULTS.md). Older trees take these sizes as
+    and inner nodes are small. At 1M URLs, with buckets of 250 and nodes
+    of 64, a result that changed nothing wrote 273-278 bytes of schedule
+    and its claim 127-130 more; with these, 162-163 and 87-90, at the
+    same rate (benchmarks/RESULTS.md). Older trees take these sizes as
     their buckets split and empty, within a day of checks."""
 
-    max_leaf_size = 40
+    max_leaf_size = 100
     max_internal_size = 16
 
 
