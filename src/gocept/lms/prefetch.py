@@ -35,15 +35,20 @@ def prefetch_annotated(objects, keys):
 
 def prefetch_keys(tree, keys):
     """Prefetch the nodes and buckets of BTree `tree` that hold `keys`."""
-    keys = sorted(keys)
-    if not keys or getattr(tree, '_p_jar', None) is None:
-        return
-    level = [(tree, keys)]
+    prefetch_trees([(tree, keys)])
+
+
+def prefetch_trees(pairs):
+    """Prefetch the nodes and buckets that hold `keys` for each
+    `(tree, keys)` of `pairs`, all trees together: one round trip per
+    level instead of one per tree and level."""
+    level = [(tree, type(tree), sorted(keys)) for tree, keys in pairs
+             if keys and getattr(tree, '_p_jar', None) is not None]
     while level:
-        prefetch([node for node, _ in level])
+        prefetch([node for node, _, _ in level])
         below = []
-        for node, wanted in level:
-            if type(node) is not type(tree):
+        for node, kind, wanted in level:
+            if type(node) is not kind:
                 continue  # a bucket: the bottom
             state = node.__getstate__()
             if not state or len(state) < 2:
@@ -53,5 +58,6 @@ def prefetch_keys(tree, keys):
             for key in wanted:
                 routed.setdefault(
                     bisect.bisect_right(separators, key), []).append(key)
-            below.extend((children[i], some) for i, some in routed.items())
+            below.extend((children[i], kind, some)
+                         for i, some in routed.items())
         level = below

@@ -55,6 +55,7 @@ import zope.interface
 import gocept.lms.checking.hosts
 import gocept.lms.interfaces
 import gocept.lms.merging
+import gocept.lms.prefetch
 from gocept.lms.url import KEY_BITS, MAX_KEY
 
 
@@ -195,6 +196,9 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
 
     def add_new(self, urls, now=None):
         now = int(time.time() if now is None else now)
+        urls = list(urls)
+        if len(urls) > 1:
+            self._prefetch_new(urls)
         added = 0
         for key, url in urls:
             shard = self._place(key, url)
@@ -203,6 +207,20 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
             elif key not in shard.recent:
                 added += shard.new.insert(key)
         self._count_new(added)
+
+    def _prefetch_new(self, urls):
+        """Fetch what add_new reads, all shards together."""
+        by_shard = {}
+        for key, url in urls:
+            by_shard.setdefault(
+                shard_of(url, len(self.shards)), []).append(key)
+        shards = [self.shards[number] for number in by_shard]
+        gocept.lms.prefetch.prefetch(shards)
+        gocept.lms.prefetch.prefetch([shard.recent for shard in shards])
+        gocept.lms.prefetch.prefetch_trees(
+            [(self._shard_of, [key for key, url in urls])]
+            + [(shard.new, keys)
+               for shard, keys in zip(shards, by_shard.values())])
 
     def schedule(self, key, url, when):
         self._insert(self._place(key, url), when, key)

@@ -30,6 +30,7 @@ import zope.container.contained
 import zope.interface
 
 import gocept.lms.interfaces
+import gocept.lms.prefetch
 from gocept.lms.interfaces import IURLProvider, IURLSearch
 
 
@@ -201,6 +202,24 @@ class URLSearchIndex(zope.container.contained.Contained,
             keys = self._hosts[host] = HostKeys()
         keys.insert(key)
 
+    def index_many(self, items):
+        """index() each `(key, url)` of `items`, the host sets they write
+        fetched from the storage together first."""
+        by_host = {}
+        for key, url in items:
+            by_host.setdefault(cut(search_form(url)), []).append(key)
+        if len(by_host) > 1:
+            gocept.lms.prefetch.prefetch_keys(self._hosts, list(by_host))
+            sets = [(self._hosts.get(host), keys)
+                    for host, keys in by_host.items()]
+            gocept.lms.prefetch.prefetch_trees(
+                [(s, keys) for s, keys in sets if s is not None])
+        for host, keys in by_host.items():
+            found = self._hosts.get(host)
+            if found is None:
+                found = self._hosts[host] = HostKeys()
+            found.update(keys)
+
     def unindex(self, key, url):
         # A host's set stays when it empties: deleting it could lose the
         # URL that another transaction adds to that host at the same time
@@ -271,8 +290,7 @@ def _index(context):
 def index_added_urls(event):
     index = _index(event.provider)
     if index is not None:
-        for url in event.urls:
-            index.index(url.id, url.url)
+        index.index_many([(url.id, url.url) for url in event.urls])
 
 
 @zope.component.adapter(gocept.lms.interfaces.IURLRemovedEvent)
