@@ -26,9 +26,8 @@ space for reuse; the files do not shrink). Then a pack (bin/zeopack -d 0;
 bin/zodbpack -d 0 etc/relstorage.conf followed by a plain VACUUM) and the
 size after it.
 
-Only one day: a second run of the `day` variant stops at the first claim
-that brings back a URL it wrote, which on a checked database comes after a
-few thousand, not after every URL.
+Only one day: the `day` variant leaves every URL due tomorrow, so a
+second run at once would find nothing due.
 
 Registrations and syncs add a few bytes per new URL on top of this
 (scale.py measures registerURLs' growth per new URL); a day's checks are

@@ -43,7 +43,8 @@ def prefetch_trees(pairs):
     `(tree, keys)` of `pairs`, all trees together: one round trip per
     level instead of one per tree and level."""
     level = [(tree, type(tree), sorted(keys)) for tree, keys in pairs
-             if keys and getattr(tree, '_p_jar', None) is not None]
+             if getattr(tree, '_p_jar', None) is not None]
+    level = [item for item in level if item[2]]
     while level:
         prefetch([node for node, _, _ in level])
         below = []

@@ -168,8 +168,9 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
         number = self._shard_of.get(key)
         return None if number is None else self.shards[number]
 
-    def _place(self, key, url):
-        number = shard_of(url, len(self.shards))
+    def _place(self, key, url, number=None):
+        if number is None:
+            number = shard_of(url, len(self.shards))
         if self._shard_of.get(key) != number:
             self._shard_of[key] = number
         return self.shards[number]
@@ -196,29 +197,30 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
 
     def add_new(self, urls, now=None):
         now = int(time.time() if now is None else now)
-        urls = list(urls)
-        if len(urls) > 1:
-            self._prefetch_new(urls)
+        shards = len(self.shards)
+        placed = [(key, url, shard_of(url, shards)) for key, url in urls]
+        if len(placed) > 1:
+            self._prefetch_new(placed)
         added = 0
-        for key, url in urls:
-            shard = self._place(key, url)
+        for key, url, number in placed:
+            shard = self._place(key, url, number)
             if len(shard.recent) < RECENT and key not in shard.new:
                 added += shard.recent.add(key, now)
             elif key not in shard.recent:
                 added += shard.new.insert(key)
         self._count_new(added)
 
-    def _prefetch_new(self, urls):
-        """Fetch what add_new reads, all shards together."""
+    def _prefetch_new(self, placed):
+        """Fetch what add_new reads for `(key, url, shard number)` of
+        `placed`, all shards together."""
         by_shard = {}
-        for key, url in urls:
-            by_shard.setdefault(
-                shard_of(url, len(self.shards)), []).append(key)
+        for key, url, number in placed:
+            by_shard.setdefault(number, []).append(key)
         shards = [self.shards[number] for number in by_shard]
         gocept.lms.prefetch.prefetch(shards)
         gocept.lms.prefetch.prefetch([shard.recent for shard in shards])
         gocept.lms.prefetch.prefetch_trees(
-            [(self._shard_of, [key for key, url in urls])]
+            [(self._shard_of, [key for key, url, number in placed])]
             + [(shard.new, keys)
                for shard, keys in zip(shards, by_shard.values())])
 

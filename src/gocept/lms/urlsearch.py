@@ -196,11 +196,7 @@ class URLSearchIndex(zope.container.contained.Contained,
         self._hosts = Hosts()
 
     def index(self, key, url):
-        host = cut(search_form(url))
-        keys = self._hosts.get(host)
-        if keys is None:
-            keys = self._hosts[host] = HostKeys()
-        keys.insert(key)
+        self.index_many([(key, url)])
 
     def index_many(self, items):
         """index() each `(key, url)` of `items`, the host sets they write
