@@ -17,7 +17,7 @@ packed. That file is then
 
 On each, a "day" of the LMS's heaviest daily writing: every URL checked
 once, its result written by the checker's database work (scale.py's
-`write` role, `day` variant: checker.DatabaseWork's claim and write,
+`write` role, `day` variant: checkerdb.DatabaseWork's claim and write,
 batches of 1,000, every URL once). Measured after it: the FileStorage's
 bytes (it appends every new object state until a pack), PostgreSQL's
 database size (pg_database_size: a history-free storage rewrites rows in

@@ -18,7 +18,7 @@ client. Measured:
   new URLs (one client): Data.fs growth per new URL, new URLs/s;
 - the first GET of /lms/@@metrics on a freshly started bin/web, all URLs
   due, with a monitoring login (role gocept.lms.Monitor);
-- the checker's write path in-process against ZEO (checker.DatabaseWork's
+- the checker's write path in-process against ZEO (checkerdb.DatabaseWork's
   claim and write, as bin/checker uses them): 20,000 results in batches
   of 1,000, check order unrelated to key order (the most overdue URLs
   after every URL got a random next check), once results that change
@@ -247,7 +247,7 @@ def role_fill(args):
 
 
 def role_write(args):
-    """The checker's write path (checker.DatabaseWork) against ZEO.
+    """The checker's write path (checkerdb.DatabaseWork) against ZEO.
 
     As bin/checker does it: claim due URLs (`claim`), write their
     results in batches (`write`), each batch within one claim, the
@@ -264,12 +264,11 @@ def role_write(args):
     "connection refused" (ok becomes temporary unavailable). Their next
     checks stay in the past too.
     """
-    import gocept.lms.checker
-    import gocept.lms.checking.engine
+    import gocept.lms.checkerdb
     import gocept.lms.scripts
     from gocept.lms.checking import policy
     db = gocept.lms.scripts.open_database(args.conf, quiet=True)
-    work = gocept.lms.checker.DatabaseWork(db)
+    work = gocept.lms.checkerdb.DatabaseWork(db)
     rnd = random.Random(str((args.variant, args.size)))
     outcome = (policy.Outcome(policy.KIND_REFUSED, 'connection refused')
                if args.variant == 'change'
@@ -279,7 +278,7 @@ def role_write(args):
         """Results of checks that ended at `checked` (epoch seconds)."""
         decision = policy.decide(outcome, None, checked)
         when = datetime.datetime.fromtimestamp(checked, datetime.timezone.utc)
-        return [gocept.lms.checking.engine.Result(
+        return [policy.Result(
             key, decision.state, decision.reason, decision.next_check,
             decision.history, when) for key in keys]
 

@@ -21,6 +21,7 @@ import os
 import tempfile
 import time
 
+import gocept.lms.checkerdb
 import gocept.lms.checking.engine
 import gocept.lms.conflicts
 
@@ -39,10 +40,6 @@ PUBLISH_INTERVAL = 5.0
 # A file older than this means the checker is not running (it rewrites the
 # file every PUBLISH_INTERVAL, also while idle).
 STALE_AFTER = 60.0
-
-# Where the checker's conflicts are counted (`conflicts.record`).
-CONFLICTS = 'checker'
-
 
 class CheckerStats:
     """Counts of one checker process."""
@@ -68,7 +65,8 @@ class CheckerStats:
         self.states[state] += 1
 
     def as_dict(self):
-        conflicts = gocept.lms.conflicts.counts(CONFLICTS)
+        conflicts = gocept.lms.conflicts.counts(
+            gocept.lms.checkerdb.CONFLICTS)
         return {
             'pid': os.getpid(),
             'started': self.started,

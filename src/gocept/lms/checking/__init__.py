@@ -12,5 +12,5 @@ engine   Checker, check_many: concurrency, pacing per name and address,
          work handed out as hosts are ready
 
 Nothing here touches the database; the checker process feeds `engine` with
-``(key, url, history)`` items and stores the `engine.Result`s it yields.
+``(key, url, history)`` items and stores the `policy.Result`s it yields.
 """

@@ -6,9 +6,9 @@ Typical use::
         async for result in checker.check_many(items):
             ...  # collect, write to the database in batches
 
-`items` is an iterable of ``(key, url, history)``; each `Result` carries the
-key back together with the new state, reason, seconds until the next check,
-the history to store and when the check finished. Results come in the order
+`items` is an iterable of ``(key, url, history)``; each `policy.Result`
+carries the key back together with the new state, reason, seconds until
+the next check, the history to store and when the check finished. Results come in the order
 the checks finish. A `Checker` may be kept open across runs: it keeps the
 keep-alive connections, the name cache and the per-host pacing between
 them.
@@ -48,7 +48,6 @@ import time
 import aiohttp
 
 from gocept.lms.checking import guard
-from gocept.lms.checking.hosts import host_of
 from gocept.lms.checking import policy
 from gocept.lms.checking import resolve
 from gocept.lms.checking.ftp import check_ftp
@@ -60,25 +59,6 @@ from gocept.lms.checking.settings import CheckerSettings
 
 
 log = logging.getLogger(__name__)
-
-class Result(collections.namedtuple(
-        'Result', 'key state reason next_check history checked_at')):
-    """One finished check.
-
-    key
-        as passed in
-    state, reason
-        for the URL object (`state` one of the protocol's state strings)
-    next_check
-        seconds from `checked_at` until the URL is due again
-    history
-        the `policy.History` to store on the URL (None once it is fine)
-    checked_at
-        timezone-aware UTC datetime of the end of the check
-    """
-
-    __slots__ = ()
-
 
 class Pacer:
     """Hands out request slots, `interval` seconds apart per key.
@@ -294,7 +274,7 @@ class Checker:
                 f'internal error: {type(e).__name__}: {e}'[:300])
         now = self.clock()
         decision = policy.decide(outcome, history, now, self.settings)
-        return Result(key, decision.state, decision.reason,
+        return policy.Result(key, decision.state, decision.reason,
                       decision.next_check, decision.history,
                       datetime.datetime.fromtimestamp(
                           now, datetime.timezone.utc))

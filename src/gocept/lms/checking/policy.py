@@ -144,6 +144,30 @@ class Decision(collections.namedtuple(
     __slots__ = ()
 
 
+class Result(collections.namedtuple(
+        'Result', 'key state reason next_check history checked_at')):
+    """One finished check, as the checker stores it: the `Decision` for
+    the URL `key`, and when it was made.
+
+    key
+        as passed in
+    state, reason
+        for the URL object (`state` one of the protocol's state strings)
+    next_check
+        seconds from `checked_at` until the URL is due again
+    history
+        the `History` to store on the URL (None once it is fine)
+    checked_at
+        timezone-aware UTC datetime of the end of the check
+
+    Here rather than beside the engine that makes them: bin/checker's
+    database process unpickles these, and needs nothing of the network
+    side to do so.
+    """
+
+    __slots__ = ()
+
+
 def _when(epoch):
     return datetime.datetime.fromtimestamp(
         epoch, datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')

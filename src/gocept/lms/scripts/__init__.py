@@ -13,6 +13,7 @@ site.
 """
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -47,6 +48,12 @@ DEFAULT_CONFIG = 'etc/zope.conf'
 EXIT_OK = 0
 EXIT_CLIENT_FAILED = 1
 EXIT_CONFIG = 2
+
+# What the workers (bin/checker and its database process, bin/notifier,
+# bin/sync) load instead of the configuration's site-definition: the
+# model's components without the ZMI (src/gocept/lms/workers.zcml).
+WORKERS_ZCML = os.path.join(
+    os.path.dirname(gocept.lms.app.__file__), 'workers.zcml')
 
 # How long the workers and the syncer wait at start for bin/web to create
 # the LMS site in a new database (seconds), and how often they say so.
@@ -104,8 +111,13 @@ def configure(prog, config_file, quiet=False):
 
 
 def open_database(config_file, filestorage=None, quiet=False,
-                  bootstrap=True, where='web', connect_timeout=None):
+                  bootstrap=True, where='web', connect_timeout=None,
+                  zcml=None):
     """Read etc/zope.conf, load the ZCML, open the database.
+
+    `zcml`: the ZCML file to load; None for the configuration's
+    `site-definition` (etc/site.zcml: all that bin/web serves). The
+    workers pass WORKERS_ZCML.
 
     `filestorage` replaces the configured database (a ZEO client, or
     RelStorage on PostgreSQL) with a FileStorage at that path, for
@@ -122,7 +134,7 @@ def open_database(config_file, filestorage=None, quiet=False,
     not answer.
     """
     options = read_configuration(config_file, quiet)
-    zope.app.appsetup.appsetup.config(options.site_definition)
+    zope.app.appsetup.appsetup.config(zcml or options.site_definition)
     db = connect(options, filestorage, where, connect_timeout=connect_timeout)
     if bootstrap:
         try:
@@ -303,7 +315,8 @@ def sync_main(argv=None):
     args = parser.parse_args(argv)
 
     db = open_for('sync', args, filestorage=args.filestorage,
-                  quiet=args.quiet, bootstrap=False, where='sync')
+                  quiet=args.quiet, bootstrap=False, where='sync',
+                  zcml=WORKERS_ZCML)
     if db is None:
         return EXIT_CONFIG
     failed = False
@@ -587,7 +600,8 @@ def run_worker(prog, description, once_help, argv, work):
     parser.epilog = ('Exit status 2: the configuration or the database '
                      'could not be opened, or there is no LMS site.')
     args = parser.parse_args(argv)
-    db = open_for(prog, args, quiet=args.quiet, bootstrap=False, where=prog)
+    db = open_for(prog, args, quiet=args.quiet, bootstrap=False, where=prog,
+                  zcml=WORKERS_ZCML)
     if db is None:
         return EXIT_CONFIG
     try:
@@ -609,7 +623,8 @@ def checker_main(argv=None):
     def work(db, args):
         # The database side in a process of its own (checker.py says why).
         writer = gocept.lms.checker.ProcessWriter(
-            open_database, args.config, args.quiet)
+            functools.partial(open_database, zcml=WORKERS_ZCML),
+            args.config, args.quiet)
         return asyncio.run(gocept.lms.checker.Runner(
             db, writer=writer).run(once=args.once))
     return run_worker(

@@ -40,6 +40,13 @@ class ModelImportsTest(unittest.TestCase):
         # Every process reads them, the checker's (checker-*) included.
         self.assertEqual('[]', imported_by('gocept.lms.settings'))
 
+    def test_the_checkers_database_process_imports_nothing_of_it(self):
+        # What that process imports: the scripts (open_database) and
+        # checkerdb, whose `run` it calls; it unpickles policy.Results.
+        self.assertEqual('[]', imported_by(
+            'gocept.lms.scripts, gocept.lms.checkerdb, '
+            'gocept.lms.checking.policy'))
+
     def test_the_probe_sees_the_network_side_where_it_is(self):
         # The checker's own module does import the engine: the probe
         # above would see it.

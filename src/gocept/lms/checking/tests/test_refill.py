@@ -14,7 +14,7 @@ from gocept.lms.checking.tests.test_dispatch import GatedResolver
 
 
 class Schedule:
-    """The checker's database work (`checker.DatabaseWork`) in memory:
+    """The checker's database work (`checkerdb.DatabaseWork`) in memory:
     due URLs the test controls, the claims taken and the results written.
     Each claim has a lease end of its own."""
 
