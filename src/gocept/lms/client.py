@@ -84,8 +84,14 @@ class Client(zope.container.contained.Contained, persistent.Persistent):
                 pending.note(url.id, time.time_ns() // 1000)
 
     def unregister_urls(self, urls):
-        provider = None
+        urls = list(urls)
+        if not urls:
+            return
+        provider = zope.component.getUtility(
+            gocept.lms.interfaces.IURLProvider, context=self)
+        provider.prefetch(url.id for url in urls)
         pending = gocept.lms.interfaces.INotifications(self).pending
+        orphans = []
         for url in urls:
             if url.id in self._url_ids:
                 self._url_ids.remove(url.id)
@@ -94,10 +100,8 @@ class Client(zope.container.contained.Contained, persistent.Persistent):
             if self.id in url.clients:
                 url.clients = url.clients - {self.id}
             if not url.clients:
-                if provider is None:
-                    provider = zope.component.getUtility(
-                        gocept.lms.interfaces.IURLProvider, context=self)
-                provider.remove(url)
+                orphans.append(url)
+        provider.remove_many(orphans)
 
 
 class SubscribedURLs:

@@ -122,14 +122,17 @@ class IURLsAddedEvent(zope.interface.Interface):
     urls = zope.interface.Attribute('List of the new IURL objects')
 
 
-class IURLRemovedEvent(zope.interface.Interface):
-    """A URL was removed from the URL provider (no client needs it)."""
+class IURLsRemovedEvent(zope.interface.Interface):
+    """URLs were removed from the URL provider (no client needs them).
 
-    url = zope.interface.Attribute('The IURL object')
-    state = zope.interface.Attribute(
-        'Its state when it was removed (the record is gone by then)')
-    string = zope.interface.Attribute(
-        'The URL string it had (gone from the provider by then, too)')
+    One event per call of remove or remove_many, for all the URLs it
+    removed: subscribers fetch what they change for all of them at once.
+    """
+
+    provider = zope.interface.Attribute('The IURLProvider')
+    removed = zope.interface.Attribute(
+        'List of `(IURL object, its state, its URL string)`: the state and '
+        'the string it had, as the provider holds neither by then')
 
 
 class IURLProvider(zope.interface.common.mapping.IEnumerableMapping):
@@ -201,6 +204,19 @@ class IURLProvider(zope.interface.common.mapping.IEnumerableMapping):
     def remove(url):
         """Remove an IURL object that no client subscribes to any more."""
 
+    def remove_many(urls):
+        """Remove IURL objects that no client subscribes to any more.
+
+        Raises ValueError, removing none, if one of them still has a
+        client. What the removal reads is fetched first, for all of them
+        at once; one IURLsRemovedEvent tells of all of them.
+        """
+
+    def prefetch(ids):
+        """Fetch the strings, records and subscribers of the URLs with
+        these keys from the storage together, for work on many of them
+        (a read only: it changes nothing)."""
+
     def is_valid(url):
         """Whether the string `url` may be stored.
 
@@ -261,6 +277,10 @@ class ISchedule(zope.interface.Interface):
         """Forget URL `key` (it was removed). Its entry, if it has one, is
         dropped when it comes due; until then the key is stale."""
 
+    def unschedule_many(keys):
+        """unschedule() each of `keys`; what that reads is fetched from
+        the storage for all of them at once."""
+
     def is_stale(key):
         """Whether an entry of a removed URL may still hold `key` (such a
         key is not given to a new URL)."""
@@ -308,8 +328,15 @@ class IURLSearch(zope.interface.Interface):
     def index(key, url):
         """Note URL `key` with the string `url`."""
 
+    def index_many(items):
+        """index() each `(key, url)` of `items`, fetching what that
+        changes from the storage for all of them at once."""
+
     def unindex(key, url):
         """Forget URL `key`, which had the string `url`."""
+
+    def unindex_many(items):
+        """unindex() each `(key, url)` of `items`, as index_many."""
 
     def search(query, after=None, limit=50):
         """Find URLs for `query`, in the order of the index.

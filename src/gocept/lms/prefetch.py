@@ -38,13 +38,21 @@ def prefetch_keys(tree, keys):
     prefetch_trees([(tree, keys)])
 
 
+def prefetch_whole(tree):
+    """Prefetch every node and bucket of BTree `tree`, for a caller that
+    reads all of it: one round trip per level instead of one per bucket."""
+    prefetch_trees([(tree, None)])
+
+
 def prefetch_trees(pairs):
     """Prefetch the nodes and buckets that hold `keys` for each
     `(tree, keys)` of `pairs`, all trees together: one round trip per
-    level instead of one per tree and level."""
-    level = [(tree, type(tree), sorted(keys)) for tree, keys in pairs
+    level instead of one per tree and level. `keys` None: all of the
+    tree."""
+    level = [(tree, type(tree), None if keys is None else sorted(keys))
+             for tree, keys in pairs
              if getattr(tree, '_p_jar', None) is not None]
-    level = [item for item in level if item[2]]
+    level = [item for item in level if item[2] is None or item[2]]
     while level:
         prefetch([node for node, _, _ in level])
         below = []
@@ -55,6 +63,9 @@ def prefetch_trees(pairs):
             if not state or len(state) < 2:
                 continue  # empty, or a small tree's one bucket inline
             children, separators = state[0][0::2], state[0][1::2]
+            if wanted is None:
+                below.extend((child, kind, None) for child in children)
+                continue
             routed = {}
             for key in wanted:
                 routed.setdefault(

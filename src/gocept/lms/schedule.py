@@ -200,7 +200,11 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
         shards = len(self.shards)
         placed = [(key, url, shard_of(url, shards)) for key, url in urls]
         if len(placed) > 1:
-            self._prefetch_new(placed)
+            by_shard = {}
+            for key, url, number in placed:
+                by_shard.setdefault(number, []).append(key)
+            self._prefetch_shards(
+                by_shard, [(self._shard_of, [key for key, _, _ in placed])])
         added = 0
         for key, url, number in placed:
             shard = self._place(key, url, number)
@@ -210,19 +214,17 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
                 added += shard.new.insert(key)
         self._count_new(added)
 
-    def _prefetch_new(self, placed):
-        """Fetch what add_new reads for `(key, url, shard number)` of
-        `placed`, all shards together."""
-        by_shard = {}
-        for key, url, number in placed:
-            by_shard.setdefault(number, []).append(key)
+    def _prefetch_shards(self, by_shard, trees):
+        """Fetch the shards of `by_shard` (shard number -> keys), their
+        queues and the parts of their sets of new keys that hold the
+        keys, with the `(tree, keys)` pairs of `trees`: all together, for
+        add_new and unschedule_many."""
         shards = [self.shards[number] for number in by_shard]
         gocept.lms.prefetch.prefetch(shards)
         gocept.lms.prefetch.prefetch([shard.recent for shard in shards])
         gocept.lms.prefetch.prefetch_trees(
-            [(self._shard_of, [key for key, url, number in placed])]
-            + [(shard.new, keys)
-               for shard, keys in zip(shards, by_shard.values())])
+            list(trees) + [(shard.new, keys)
+                           for shard, keys in zip(shards, by_shard.values())])
 
     def schedule(self, key, url, when):
         self._insert(self._place(key, url), when, key)
@@ -290,16 +292,33 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
             self._stale.remove(key)
 
     def unschedule(self, key):
-        shard = self.shard(key)
-        if shard is None:
-            return  # never scheduled: no entry to drop
-        if shard.recent.discard(key):
-            self._count_new(-1)
-        elif key in shard.new:
-            shard.new.remove(key)
-            self._count_new(-1)
-        else:
-            self._stale.insert(key)
+        self.unschedule_many([key])
+
+    def unschedule_many(self, keys):
+        """unschedule() each of `keys`, what that reads fetched from the
+        storage together first."""
+        keys = list(keys)
+        if len(keys) > 1:
+            gocept.lms.prefetch.prefetch_keys(self._shard_of, keys)
+            by_shard = {}
+            for key in keys:
+                number = self._shard_of.get(key)
+                if number is not None:
+                    by_shard.setdefault(number, []).append(key)
+            self._prefetch_shards(by_shard, [(self._stale, keys)])
+        dropped = 0
+        for key in keys:
+            shard = self.shard(key)
+            if shard is None:
+                continue  # never scheduled: no entry to drop
+            if shard.recent.discard(key):
+                dropped += 1
+            elif key in shard.new:
+                shard.new.remove(key)
+                dropped += 1
+            else:
+                self._stale.insert(key)
+        self._count_new(-dropped)
 
     # Readers
 
@@ -341,8 +360,8 @@ def schedule_new_urls(event):
     schedule.add_new((url.id, url.url) for url in event.urls)
 
 
-@zope.component.adapter(gocept.lms.interfaces.IURLRemovedEvent)
-def unschedule_removed_url(event):
+@zope.component.adapter(gocept.lms.interfaces.IURLsRemovedEvent)
+def unschedule_removed_urls(event):
     schedule = zope.component.getUtility(
-        gocept.lms.interfaces.ISchedule, context=event.url)
-    schedule.unschedule(event.url.id)
+        gocept.lms.interfaces.ISchedule, context=event.provider)
+    schedule.unschedule_many(url.id for url, _, _ in event.removed)

@@ -84,8 +84,11 @@ def count_state_changes(event):
             counts.change(state, delta)
 
 
-@zope.component.adapter(gocept.lms.interfaces.IURLRemovedEvent)
+@zope.component.adapter(gocept.lms.interfaces.IURLsRemovedEvent)
 def count_removed(event):
-    counts = _counts(event.url)
-    if counts is not None and event.state is not None:
-        counts.change(event.state, -1)
+    counts = _counts(event.provider)
+    if counts is None:
+        return
+    for state, removed in collections.Counter(
+            state for _, state, _ in event.removed).items():
+        counts.change(state, -removed)

@@ -25,6 +25,7 @@ import gocept.lms.db
 import gocept.lms.failures
 import gocept.lms.interfaces
 import gocept.lms.notify
+import gocept.lms.prefetch
 import gocept.lms.settings
 import gocept.lms.syncwindow
 from gocept.lms.interfaces import IClientProvider, IURLProvider
@@ -206,6 +207,8 @@ class ClientSync:
         # over the API is newer than its list, and the sync leaves it be.
         gocept.lms.syncwindow.begin(client)
         keys = BTrees.LLBTree.LLTreeSet()
+        # All of it is read: its buckets together, not one after another.
+        gocept.lms.prefetch.prefetch_whole(client.url_ids)
         keys.update(client.url_ids)
         provider = zope.component.getUtility(IURLProvider)
         known = {url: key for key, url in provider.strings(keys)}

@@ -71,13 +71,12 @@ class URLsAddedEvent:
         self.urls = urls
 
 
-@zope.interface.implementer(gocept.lms.interfaces.IURLRemovedEvent)
-class URLRemovedEvent:
+@zope.interface.implementer(gocept.lms.interfaces.IURLsRemovedEvent)
+class URLsRemovedEvent:
 
-    def __init__(self, url, state=None, string=None):
-        self.url = url
-        self.state = state
-        self.string = string
+    def __init__(self, provider, removed):
+        self.provider = provider
+        self.removed = removed
 
 
 # A URL's record in URLProvider._info, the part of a URL that checks
@@ -474,20 +473,41 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
                     unknown.add(key)
                 yield [url, states[record[STATE]], record[REASON]]
 
+    def prefetch(self, ids):
+        """See IURLProvider."""
+        ids = sorted(ids)
+        if len(ids) >= PREFETCH_FROM:
+            gocept.lms.prefetch.prefetch_trees(
+                [(self._urls, ids), (self._info, ids), (self._clients, ids)])
+
     def remove(self, url):
-        if url.clients:
-            raise ValueError('%r still has clients' % url)
-        key = url.id
-        string = self._urls.get(key)
-        if string is None:
-            return
-        record = self._info[key]
-        del self._urls[key]
-        del self._info[key]
-        if self._collisions.get(string) == key:
-            del self._collisions[string]
-        else:
-            del self._index[url_hash(string)]
-        self._length.change(-1)
-        zope.event.notify(URLRemovedEvent(
-            url, gocept.lms.interfaces.STATES[record[STATE]], string))
+        self.remove_many([url])
+
+    def remove_many(self, urls):
+        """See IURLProvider."""
+        urls = list({url.id: url for url in urls}.values())
+        self.prefetch(url.id for url in urls)
+        for url in urls:
+            if url.clients:
+                raise ValueError('%r still has clients' % url)
+        strings = [(url, self._urls.get(url.id)) for url in urls]
+        strings = [(url, string) for url, string in strings
+                   if string is not None]
+        if len(strings) >= PREFETCH_FROM:
+            gocept.lms.prefetch.prefetch_keys(
+                self._index, [url_hash(string) for url, string in strings])
+        removed = []
+        states = gocept.lms.interfaces.STATES
+        for url, string in strings:
+            key = url.id
+            record = self._info[key]
+            del self._urls[key]
+            del self._info[key]
+            if self._collisions.get(string) == key:
+                del self._collisions[string]
+            else:
+                del self._index[url_hash(string)]
+            removed.append((url, states[record[STATE]], string))
+        if removed:
+            self._length.change(-len(removed))
+            zope.event.notify(URLsRemovedEvent(self, removed))

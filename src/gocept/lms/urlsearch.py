@@ -198,9 +198,9 @@ class URLSearchIndex(zope.container.contained.Contained,
     def index(self, key, url):
         self.index_many([(key, url)])
 
-    def index_many(self, items):
-        """index() each `(key, url)` of `items`, the host sets they write
-        fetched from the storage together first."""
+    def _by_host(self, items):
+        """host -> keys of the `(key, url)` of `items`; the hosts' sets,
+        which the caller changes, fetched from the storage together."""
         by_host = {}
         for key, url in items:
             by_host.setdefault(cut(search_form(url)), []).append(key)
@@ -210,19 +210,30 @@ class URLSearchIndex(zope.container.contained.Contained,
                     for host, keys in by_host.items()]
             gocept.lms.prefetch.prefetch_trees(
                 [(s, keys) for s, keys in sets if s is not None])
-        for host, keys in by_host.items():
+        return by_host
+
+    def index_many(self, items):
+        """index() each `(key, url)` of `items`."""
+        for host, keys in self._by_host(items).items():
             found = self._hosts.get(host)
             if found is None:
                 found = self._hosts[host] = HostKeys()
             found.update(keys)
 
     def unindex(self, key, url):
+        self.unindex_many([(key, url)])
+
+    def unindex_many(self, items):
+        """unindex() each `(key, url)` of `items`."""
         # A host's set stays when it empties: deleting it could lose the
         # URL that another transaction adds to that host at the same time
         # (it would write only the set, which would then hang nowhere).
-        keys = self._hosts.get(cut(search_form(url)))
-        if keys is not None and key in keys:
-            keys.remove(key)
+        for host, keys in self._by_host(items).items():
+            found = self._hosts.get(host)
+            if found is not None:
+                for key in keys:
+                    if key in found:
+                        found.remove(key)
 
     def _candidates(self, query, start):
         """`(host, key)` in the ranges of `query`, after `start`."""
@@ -289,8 +300,9 @@ def index_added_urls(event):
         index.index_many([(url.id, url.url) for url in event.urls])
 
 
-@zope.component.adapter(gocept.lms.interfaces.IURLRemovedEvent)
-def unindex_removed_url(event):
-    index = _index(event.url)
-    if index is not None and event.string is not None:
-        index.unindex(event.url.id, event.string)
+@zope.component.adapter(gocept.lms.interfaces.IURLsRemovedEvent)
+def unindex_removed_urls(event):
+    index = _index(event.provider)
+    if index is not None:
+        index.unindex_many(
+            [(url.id, string) for url, _, string in event.removed])

@@ -77,3 +77,12 @@ class PrefetchTreesTest(unittest.TestCase):
         gocept.lms.prefetch.prefetch_trees([(self.conn.root.a, [])])
         gocept.lms.prefetch.prefetch_trees([(Small(), [1])])
         self.assertEqual([], self.storage.requests)
+
+    def test_a_whole_tree_takes_one_request_per_level(self):
+        root = self.conn.root
+        gocept.lms.prefetch.prefetch_whole(root.a)
+        requests = self.storage.requests
+        self.assertEqual(5, len(requests))
+        self.assertEqual(
+            self.loaded_by_lookups([(root.a, range(0, 200, 2))]),
+            set().union(*requests))
