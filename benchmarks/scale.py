@@ -20,7 +20,7 @@ client. Measured:
   due, with a monitoring login (role gocept.lms.Monitor);
 - the checker's write path in-process against ZEO (checkerdb.DatabaseWork's
   claim and write, as bin/checker uses them): 20,000 results in batches
-  of 1,000, check order unrelated to key order (the most overdue URLs
+  of check-write-size (its default), check order unrelated to key order (the most overdue URLs
   after every URL got a random next check), once results that change
   nothing (ok stays ok), once results that change the state (ok becomes
   temporary unavailable); Data.fs growth per result, results/s; and
@@ -84,7 +84,6 @@ MONITOR = ('monitor', 'monitorpw')
 RPC_SMALL = (100, 100)      # calls, URLs per call
 RPC_LARGE = (1, 10000)
 WRITE_RESULTS = 20000
-WRITE_BATCH = 1000
 SHARED_EVERY = 10           # every 10th URL of a client has a 2nd client
 
 WORDS = (
@@ -269,6 +268,7 @@ def role_write(args):
     from gocept.lms.checking import policy
     db = gocept.lms.scripts.open_database(args.conf, quiet=True)
     work = gocept.lms.checkerdb.DatabaseWork(db)
+    batch_size = work.settings.check_write_size
     rnd = random.Random(str((args.variant, args.size)))
     outcome = (policy.Outcome(policy.KIND_REFUSED, 'connection refused')
                if args.variant == 'change'
@@ -310,9 +310,9 @@ def role_write(args):
             until, keys = got[0]
             keys = [key for key in keys if key not in seen]
             seen.update(keys)
-            for i in range(0, len(keys), WRITE_BATCH):
+            for i in range(0, len(keys), batch_size):
                 batch = []
-                for key in keys[i:i + WRITE_BATCH]:
+                for key in keys[i:i + batch_size]:
                     if args.variant == 'day':
                         checked = time.time()
                     else:
@@ -334,9 +334,9 @@ def role_write(args):
     started = time.perf_counter()
     written = 0
     for until, keys in got:
-        for i in range(0, len(keys), WRITE_BATCH):
+        for i in range(0, len(keys), batch_size):
             # checked "now" a day ago: the next check is due already
-            batch = results(keys[i:i + WRITE_BATCH],
+            batch = results(keys[i:i + batch_size],
                             time.time() - 86400 - 600)
             work.write(SITE, until, batch)
             written += len(batch)
