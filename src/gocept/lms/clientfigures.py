@@ -34,6 +34,37 @@ PARTS = {
 }
 
 
+def _ordered(row):
+    # None (a time not known yet) before any value at its place.
+    return tuple((value is not None, value) for value in row)
+
+
+class Row(tuple):
+    """One row's figures, in the order of PARTS.
+
+    A plain tuple holding None at a place where the other holds a time
+    cannot be compared with `<`, and BTrees compare values with `<` when
+    they resolve a conflict: two writers of one row then logged a
+    TypeError from the conflict resolution instead of meeting a plain
+    ConflictError and its retry. Rows order None first, and compare with
+    the plain tuples of rows stored before.
+    """
+
+    __slots__ = ()
+
+    def __lt__(self, other):
+        return _ordered(self) < _ordered(other)
+
+    def __le__(self, other):
+        return _ordered(self) <= _ordered(other)
+
+    def __gt__(self, other):
+        return _ordered(self) > _ordered(other)
+
+    def __ge__(self, other):
+        return _ordered(self) >= _ordered(other)
+
+
 class Rows(BTrees.OOBTree.OOBTree):
     """(client id, part) -> tuple of figures. Written by pushes and syncs
     of single clients, in no order: small buckets."""
@@ -52,7 +83,7 @@ class ClientFigures(zope.container.contained.Contained,
     def note(self, client_id, part, values):
         """See IClientFigures."""
         key = (client_id, part)
-        values = tuple(values)
+        values = Row(values)
         if self._rows.get(key) != values:
             self._rows[key] = values
 
