@@ -173,7 +173,8 @@ class Runner:
         claim of up to `check_claim_size` URLs, and the engine never
         holds more than that many waiting for a work slot. The database
         work runs beside the checks: results are written in batches of
-        `check_write_size` while the next ones are checked. A batch may
+        `check_write_size` while the next ones are checked, or of fewer
+        once the oldest has waited `check_write_interval`. A batch may
         hold the results of several claims, so each result is written
         with its own claim's lease. At most two writes wait at a time, so
         memory stays bounded.
@@ -213,15 +214,21 @@ class Runner:
             log.info('%s', stats)
 
         pending = []
+        interval = self.settings.check_write_interval
+        oldest = None
 
         async def check():
+            nonlocal oldest
             async with contextlib.aclosing(checker.check_many(
                     (), more=more, hold=self.settings.check_claim_size,
                     poll=self.settings.check_poll)) as results:
                 async for result in results:
                     stats.states[result.state] += 1
+                    if not pending:
+                        oldest = time.monotonic()
                     pending.append(result)
-                    if len(pending) >= size:
+                    if (len(pending) >= size
+                            or time.monotonic() - oldest >= interval):
                         await flush(pending[:])
                         del pending[:]
 

@@ -740,9 +740,18 @@ class ISettings(zope.interface.Interface):
                     '1000 wrote 90 instead of 159-180 bytes per check '
                     'that changed nothing. A crash loses the batches in '
                     'flight (at most two), whose URLs are checked again '
-                    'after the lease; results wait until their batch is '
-                    'full or the round ends.',
+                    'after the lease. A batch that fills slowly is '
+                    'written after check-write-interval.',
         default=2000, min=1)
+
+    check_write_interval = zope.schema.Float(
+        title='Seconds a result waits at most for its batch to fill',
+        description='When a result comes in and the oldest result not '
+                    'written yet is this old, the batch is written as it '
+                    'is: a checker slowed down by the per-host rate '
+                    'would otherwise keep state changes from the '
+                    'notifier for minutes.',
+        default=10.0, min=0.0)
 
     check_database_cache_size = zope.schema.Int(
         title="Objects in the object cache of bin/checker's database "

@@ -54,6 +54,16 @@ class RefillTests(unittest.IsolatedAsyncioTestCase):
         await self.server.stop()
 
     async def test_a_slow_name_holds_up_only_its_own_url(self):
+        await self.slow_name_holds_up_only_its_own_url(
+            {'check-write-size': 1})
+
+    async def test_a_batch_that_fills_slowly_is_written_after_a_while(self):
+        # Batches of 100 never fill here: the new URL's result is written
+        # because the results before it waited check-write-interval.
+        await self.slow_name_holds_up_only_its_own_url(
+            {'check-write-size': 100, 'check-write-interval': 0})
+
+    async def slow_name_holds_up_only_its_own_url(self, write_settings):
         port = self.server.ports['127.0.1.2']
         resolver = GatedResolver({'slow.example': '127.0.1.2'},
                                  ['slow.example'])
@@ -74,9 +84,9 @@ class RefillTests(unittest.IsolatedAsyncioTestCase):
         schedule.on_claim = register_after_the_first_claim
         schedule.on_write = answer_once_the_new_url_is_written
         runner = gocept.lms.checker.Runner(
-            None, settings=gocept.lms.settings.Settings({
-                'check-claim-size': 4, 'check-write-size': 1,
-                'check-poll': 0.05, 'check-stats-file': ''}),
+            None, settings=gocept.lms.settings.Settings(dict({
+                'check-claim-size': 4, 'check-poll': 0.05,
+                'check-stats-file': ''}, **write_settings)),
             writer=schedule)
         stats = gocept.lms.checker.Stats()
         with helpers.no_real_dns() as real_lookups:
