@@ -197,7 +197,7 @@ def _follow_parent(parent, poll=PARENT_POLL):
 
 
 def run(name, *args):
-    """Run DatabaseWork.`name` in the database process (start_process); return the
-    result and the conflicts counted there so far."""
+    """Run DatabaseWork.`name` in the database process (start_process);
+    return the result and the conflicts counted there so far."""
     return getattr(_work, name)(*args), gocept.lms.conflicts.counts(
         CONFLICTS)

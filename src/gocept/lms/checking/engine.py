@@ -8,8 +8,8 @@ Typical use::
 
 `items` is an iterable of ``(key, url, history)``; each `policy.Result`
 carries the key back together with the new state, reason, seconds until
-the next check, the history to store and when the check finished. Results come in the order
-the checks finish. A `Checker` may be kept open across runs: it keeps the
+the next check, the history to store and when the check finished.
+Results come in the order the checks finish. A `Checker` may be kept open across runs: it keeps the
 keep-alive connections, the name cache and the per-host pacing between
 them.
 
