@@ -200,11 +200,9 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
         shards = len(self.shards)
         placed = [(key, url, shard_of(url, shards)) for key, url in urls]
         if len(placed) > 1:
-            by_shard = {}
-            for key, url, number in placed:
-                by_shard.setdefault(number, []).append(key)
             self._prefetch_shards(
-                by_shard, [(self._shard_of, [key for key, _, _ in placed])])
+                [(key, number) for key, _, number in placed],
+                [(self._shard_of, [key for key, _, _ in placed])])
         added = 0
         for key, url, number in placed:
             shard = self._place(key, url, number)
@@ -214,11 +212,14 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
                 added += shard.new.insert(key)
         self._count_new(added)
 
-    def _prefetch_shards(self, by_shard, trees):
-        """Fetch the shards of `by_shard` (shard number -> keys), their
-        queues and the parts of their sets of new keys that hold the
-        keys, with the `(tree, keys)` pairs of `trees`: all together, for
-        add_new and unschedule_many."""
+    def _prefetch_shards(self, placed, trees):
+        """Fetch the shards of the `(key, shard number)` pairs of
+        `placed`, their queues and the parts of their sets of new keys
+        that hold the keys, with the `(tree, keys)` pairs of `trees`: all
+        together, for add_new and unschedule_many."""
+        by_shard = {}
+        for key, number in placed:
+            by_shard.setdefault(number, []).append(key)
         shards = [self.shards[number] for number in by_shard]
         gocept.lms.prefetch.prefetch(shards)
         gocept.lms.prefetch.prefetch([shard.recent for shard in shards])
@@ -300,12 +301,11 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
         keys = list(keys)
         if len(keys) > 1:
             gocept.lms.prefetch.prefetch_keys(self._shard_of, keys)
-            by_shard = {}
-            for key in keys:
-                number = self._shard_of.get(key)
-                if number is not None:
-                    by_shard.setdefault(number, []).append(key)
-            self._prefetch_shards(by_shard, [(self._stale, keys)])
+            numbers = [(key, self._shard_of.get(key)) for key in keys]
+            self._prefetch_shards(
+                [(key, number) for key, number in numbers
+                 if number is not None],
+                [(self._stale, keys)])
         dropped = 0
         for key in keys:
             shard = self.shard(key)
