@@ -33,7 +33,6 @@ from ZODB.POSException import ConflictError
 
 import gocept.lms.checkerdb
 import gocept.lms.checkerstats
-import gocept.lms.checking.engine
 import gocept.lms.conflicts
 import gocept.lms.settings
 
