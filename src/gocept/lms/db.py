@@ -73,6 +73,19 @@ def disconnected(error):
     return isinstance(error, disconnect_errors())
 
 
+# What ZODB's connection says when it is to store a new object under an
+# OID that an object it already holds has (its pickle cache refuses).
+REISSUED_OID = 'A different object already has the same oid'
+
+
+def reissued_oid(error):
+    """Whether `error` says the storage handed out an OID that is in use
+    already: RelStorage after PostgreSQL was killed hands out an OID range
+    again that another storage still draws from (db.txt). The transaction
+    failed as a whole; another attempt takes the next OIDs."""
+    return isinstance(error, ValueError) and str(error) == REISSUED_OID
+
+
 def abort_quietly(manager):
     """Abort the transaction of `manager` after a lost connection. Even
     the abort may fail then (ZODB asks the storage for news as the
@@ -147,9 +160,10 @@ def _retrying(manager, work, attempts, where, turn=None):
     """work() in a transaction of `manager`, retried on conflict.
 
     `transaction`'s attempts decide what is retried (ConflictError and the
-    other transient errors); between attempts we pause a little longer
-    each time (`conflicts.pause`), and every conflict is counted for the
-    monitoring figures. The last attempt's error reaches the caller.
+    other transient errors), and so does `reissued_oid`; between attempts
+    we pause a little longer each time (`conflicts.pause`), and every
+    conflict is counted for the monitoring figures. The last attempt's
+    error reaches the caller.
 
     With a lock as `turn`, threads of one process that would write the
     same objects take turns: an attempt starts its transaction (and so
@@ -171,6 +185,15 @@ def _retrying(manager, work, attempts, where, turn=None):
         except ConflictError:
             gocept.lms.conflicts.record(where, retried=False)
             raise
+        except ValueError as error:
+            # `transaction` does not count it as transient; the attempt
+            # has aborted its transaction already.
+            if attempt is manager or not reissued_oid(error):
+                raise
+            log.warning('%s: the database handed out an OID that is in '
+                        'use (after a crash of PostgreSQL?); retrying',
+                        where)
+            continue
         # An Attempt that swallowed a conflict has no success; the last
         # attempt is the manager itself, whose errors propagate.
         if getattr(attempt, 'success', True):

@@ -44,4 +44,5 @@ def test_suite():
         test.layer = layer
         suite.addTest(test)
     suite.addTest(manuel.testing.TestSuite(m, '../pgserver.txt'))
+    suite.addTest(manuel.testing.TestSuite(m, '../db.txt'))
     return suite
