@@ -101,12 +101,13 @@ class DatabaseWork:
             if leases is not None:
                 shards = leases.claimable(
                     schedule, self.held.get(site_name, ()), now)
-            until, keys = schedule.claim(now, limit, lease, shards)
-            items = list(urls.check_items(keys))
-            if len(items) < len(keys):  # an entry without a URL
-                for key in set(keys).difference(i[0] for i in items):
+            until, placed = schedule.claim_placed(now, limit, lease, shards)
+            number = dict(placed)
+            items = list(urls.check_items(number))
+            if len(items) < len(placed):  # an entry without a URL
+                for key in set(number).difference(i[0] for i in items):
                     schedule.release(key, until)
-            return until, items, [schedule.shard(i[0]).number for i in items]
+            return until, items, [number[i[0]] for i in items]
         return self._in_transaction(site_name, work)
 
     def put_back(self, site_name, claimed):
@@ -137,10 +138,10 @@ class DatabaseWork:
             for r, lease_end in zip(results, untils):
                 if r.key in gone:  # removed while it was checked
                     schedule.release(r.key, lease_end)
-                else:
-                    schedule.reschedule(
-                        r.key, lease_end,
-                        r.checked_at.timestamp() + r.next_check)
+            schedule.reschedule_many(
+                (r.key, lease_end, r.checked_at.timestamp() + r.next_check)
+                for r, lease_end in zip(results, untils)
+                if r.key not in gone)
             return len(gone)
         try:
             gone = self._in_transaction(site_name, work)

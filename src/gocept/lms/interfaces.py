@@ -262,12 +262,21 @@ class ISchedule(zope.interface.Interface):
         due again then, never stuck.
         """
 
+    def claim_placed(now, limit, lease, shards=None):
+        """claim(), answering `(until, [(key, shard number)])`: the claim
+        knows each key's shard, which `shard(key)` would have to read."""
+
     def reschedule(key, until, when):
         """Move the entry of `key` claimed until `until` to `when`.
 
         Returns False, changing nothing, if the entry is not at `until`
         any more (the lease ran out and another claim took the URL).
         """
+
+    def reschedule_many(moves):
+        """reschedule() each `(key, until, when)` of `moves`; what that
+        reads is fetched from the storage for all of them at once. Returns
+        how many moved."""
 
     def release(key, until):
         """Drop the entry of `key` claimed until `until`: its URL was

@@ -14,6 +14,10 @@ nodes on the way to the wanted keys, then the buckets that hold them.
 import bisect
 
 
+# From how many keys on a read asks the storage for its buckets at once.
+PREFETCH_FROM = 50
+
+
 def prefetch(objects):
     """Prefetch the persistent `objects` that are not loaded yet."""
     ghosts = [ob for ob in objects

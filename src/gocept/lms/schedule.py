@@ -231,12 +231,16 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
         self._insert(self._place(key, url), when, key)
 
     def claim(self, now, limit, lease, shards=None):
+        until, placed = self.claim_placed(now, limit, lease, shards)
+        return until, [key for key, number in placed]
+
+    def claim_placed(self, now, limit, lease, shards=None):
         until = int(now + lease)
         chosen = [self.shards[number] for number in shards] if (
             shards is not None) else list(self.shards)
-        keys = []
+        placed = []
         if not chosen:
-            return until, keys
+            return until, placed
         # Each shard gets its part of the claim, so that one shard's
         # backlog does not crowd out the others; what they leave over is
         # taken in a second pass. The first shard varies from claim to
@@ -245,13 +249,14 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
         chosen = chosen[start:] + chosen[:start]
         for fair in (True, False):
             for i, shard in enumerate(chosen):
-                room = limit - len(keys)
+                room = limit - len(placed)
                 if room <= 0:
-                    return until, keys
+                    return until, placed
                 if fair:
                     room = -(-room // (len(chosen) - i))
-                keys.extend(self._take(shard, now, room, until))
-        return until, keys
+                placed.extend((key, shard.number) for key in
+                              self._take(shard, now, room, until))
+        return until, placed
 
     def _take(self, shard, now, limit, until):
         keys = shard.recent.take(limit)
@@ -285,6 +290,27 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
         # The lease ran out and another claim moved the entry: whoever
         # holds it now schedules the next check.
         return False
+
+    def reschedule_many(self, moves):
+        """reschedule() each `(key, until, when)` of `moves`, what that
+        reads fetched from the storage together first; how many moved."""
+        moves = list(moves)
+        if len(moves) >= gocept.lms.prefetch.PREFETCH_FROM:
+            gocept.lms.prefetch.prefetch_keys(
+                self._shard_of, [key for key, _, _ in moves])
+            entries = {}
+            for key, until, when in moves:
+                number = self._shard_of.get(key)
+                if number is not None:
+                    entries.setdefault(number, []).extend(
+                        (_entry(until, key), _entry(when, key)))
+            shards = [self.shards[number] for number in entries]
+            gocept.lms.prefetch.prefetch(shards + [self._slots])
+            gocept.lms.prefetch.prefetch_trees(
+                [(shard.entries, wanted)
+                 for shard, wanted in zip(shards, entries.values())])
+        return sum(self.reschedule(key, until, when)
+                   for key, until, when in moves)
 
     def release(self, key, until):
         shard = self.shard(key)

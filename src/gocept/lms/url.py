@@ -38,10 +38,6 @@ def key_order(slot):
     return 2 * slot if slot < half else 2 * (slot - half) + 1
 
 
-# From how many keys on a read asks the storage for its buckets at once.
-PREFETCH_FROM = 50
-
-
 # An absolute URI: a scheme, a colon, then printable ASCII without spaces,
 # and not an empty authority ("http://"). A regular expression rather than
 # urllib.parse: the syncer validates every URL of every client every day.
@@ -302,7 +298,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
 
     def _prefetch_lookups(self, urls):
         # Many lookups at once: fetch what they read in few round trips.
-        if len(urls) >= PREFETCH_FROM:
+        if len(urls) >= gocept.lms.prefetch.PREFETCH_FROM:
             gocept.lms.prefetch.prefetch_keys(
                 self._index, [url_hash(url) for url in urls])
             gocept.lms.prefetch.prefetch_keys(self._urls, [
@@ -430,6 +426,11 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
     def check_items(self, keys):
         """`(key, url, history)` of each key that is still there."""
         urls, info = self._urls, self._info
+        keys = list(keys)
+        if len(keys) >= gocept.lms.prefetch.PREFETCH_FROM:
+            # A claim's keys come from all over both trees once the
+            # checks' times have drifted apart.
+            gocept.lms.prefetch.prefetch_trees([(urls, keys), (info, keys)])
         for key in keys:
             url = urls.get(key)
             if url is not None:
@@ -438,7 +439,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
     def _values(self, tree, ids):
         """`(key, value)` of `tree` for the keys in `ids` it holds."""
         ids = sorted(ids)
-        if len(ids) >= PREFETCH_FROM:
+        if len(ids) >= gocept.lms.prefetch.PREFETCH_FROM:
             gocept.lms.prefetch.prefetch_keys(tree, ids)
         for key in ids:
             value = tree.get(key)
@@ -462,7 +463,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         states = gocept.lms.interfaces.STATES
         not_checked = NEW_RECORD[STATE]
         ids = list(ids)
-        if len(ids) >= PREFETCH_FROM:
+        if len(ids) >= gocept.lms.prefetch.PREFETCH_FROM:
             gocept.lms.prefetch.prefetch_keys(urls, ids)
             gocept.lms.prefetch.prefetch_keys(info, ids)
         for key in ids:
@@ -476,7 +477,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
     def prefetch(self, ids):
         """See IURLProvider."""
         ids = sorted(ids)
-        if len(ids) >= PREFETCH_FROM:
+        if len(ids) >= gocept.lms.prefetch.PREFETCH_FROM:
             gocept.lms.prefetch.prefetch_trees(
                 [(self._urls, ids), (self._info, ids), (self._clients, ids)])
 
@@ -493,7 +494,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         strings = [(url, self._urls.get(url.id)) for url in urls]
         strings = [(url, string) for url, string in strings
                    if string is not None]
-        if len(strings) >= PREFETCH_FROM:
+        if len(strings) >= gocept.lms.prefetch.PREFETCH_FROM:
             gocept.lms.prefetch.prefetch_keys(
                 self._index, [url_hash(string) for url, string in strings])
         removed = []

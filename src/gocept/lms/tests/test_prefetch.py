@@ -1,13 +1,22 @@
 """prefetch.py asks the storage for many objects at once."""
 
+import os
+import random
+import shutil
+import tempfile
+import time
 import unittest
 
 import BTrees.LLBTree
 import transaction
 import ZODB
+import ZODB.FileStorage
 import ZODB.MappingStorage
 
+import gocept.lms.app
 import gocept.lms.prefetch
+import gocept.lms.tests
+from gocept.lms.interfaces import ISchedule, IURLProvider
 
 
 class RecordingStorage(ZODB.MappingStorage.MappingStorage):
@@ -86,3 +95,90 @@ class PrefetchTreesTest(unittest.TestCase):
         self.assertEqual(
             self.loaded_by_lookups([(root.a, range(0, 200, 2))]),
             set().union(*requests))
+
+
+class RecordingFileStorage(ZODB.FileStorage.FileStorage):
+    """Remembers which objects were asked for together (`prefetch`) and
+    which were loaded one by one afterwards."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.prefetched, self.loaded = set(), []
+
+    def prefetch(self, oids, tid):
+        self.prefetched.update(oids)
+
+    def loadBefore(self, oid, tid):
+        self.loaded.append(oid)
+        return super().loadBefore(oid, tid)
+
+
+class CheckerReadsTest(unittest.TestCase):
+    """What the checker's database process reads for a claim and for a
+    batch of results comes from the storage together, not one bucket after
+    another: once check times have drifted apart, the keys of a claim are
+    spread over all of the URL trees and the schedule."""
+
+    layer = gocept.lms.tests.functional_layer
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.storage = RecordingFileStorage(
+            os.path.join(self.tmp, 'Data.fs'))
+        self.db = ZODB.DB(self.storage)
+        self.db.setCacheSize(100000)
+        self.tm = transaction.TransactionManager()
+        self.conn = self.db.open(self.tm)
+        root = self.conn.root()
+        root['lms'] = gocept.lms.app.LMS()
+        urls = self.utility(IURLProvider)
+        # every URL on a host of its own: spread over all shards
+        urls.add_multiple(['http://h%d.example.com/%d' % (i, i)
+                           for i in range(3000)])
+        self.tm.commit()
+        self.schedule = self.utility(ISchedule)
+        self.urls = urls
+
+    def tearDown(self):
+        self.tm.abort()
+        self.conn.close()
+        self.db.close()
+        shutil.rmtree(self.tmp)
+
+    def utility(self, iface):
+        return self.conn.root()['lms'].getSiteManager().getUtility(iface)
+
+    def loaded_one_by_one(self, call):
+        """The oids `call()` loaded that no prefetch asked for first."""
+        self.conn.cacheMinimize()
+        self.storage.prefetched.clear()
+        del self.storage.loaded[:]
+        call()
+        return [oid for oid in self.storage.loaded
+                if oid not in self.storage.prefetched]
+
+    def test_a_claim_of_scattered_keys(self):
+        now = time.time()
+        until, placed = self.schedule.claim_placed(now, 3000, 900)
+        # the shard numbers come with the claim
+        self.assertEqual(
+            [self.schedule.shard(key).number for key, number in placed],
+            [number for key, number in placed])
+        self.tm.commit()
+        keys = random.Random(1).sample([key for key, _ in placed], 500)
+        loaded = self.loaded_one_by_one(
+            lambda: list(self.urls.check_items(keys)))
+        # the trees' roots and top nodes at most, never their buckets
+        self.assertLess(len(loaded), 10, loaded)
+
+    def test_results_of_scattered_keys(self):
+        now = time.time()
+        until, placed = self.schedule.claim_placed(now, 3000, 900)
+        self.tm.commit()
+        keys = random.Random(2).sample([key for key, _ in placed], 500)
+        moves = [(key, until, now + 86400 + i) for i, key in enumerate(keys)]
+        moved = []
+        loaded = self.loaded_one_by_one(
+            lambda: moved.append(self.schedule.reschedule_many(moves)))
+        self.assertEqual([500], moved)
+        self.assertLess(len(loaded), 10, loaded)
