@@ -283,15 +283,17 @@ def role_write(args):
             decision.history, when) for key in keys]
 
     def claims(limit):
+        """[(until, keys, shard numbers)], as bin/checker keeps them."""
         got, count = [], 0
         while limit is None or count < limit:
             until, items, shards = work.claim(SITE)
             if not items:
                 break
-            keys = [item[0] for item in items]
-            rnd.shuffle(keys)   # results come in the order checks finish
-            got.append((until, keys))
-            count += len(keys)
+            placed = [(item[0], shard) for item, shard in zip(items, shards)]
+            rnd.shuffle(placed)   # results come in the order checks finish
+            got.append((until, [key for key, _ in placed],
+                        [shard for _, shard in placed]))
+            count += len(placed)
         return got
 
     if args.variant in ('prepare', 'day'):
@@ -307,7 +309,8 @@ def role_write(args):
             got = claims(1)
             if not got:
                 break
-            until, keys = got[0]
+            until, keys, shards = got[0]
+            shard_of = dict(zip(keys, shards))
             keys = [key for key in keys if key not in seen]
             seen.update(keys)
             for i in range(0, len(keys), batch_size):
@@ -321,7 +324,8 @@ def role_write(args):
                         checked = (time.time() - 3 * 86400
                                    + rnd.random() * 86400)
                     batch.extend(results([key], checked))
-                work.write(SITE, until, batch)
+                work.write(SITE, until, batch,
+                           [shard_of[r.key] for r in batch])
                 written += len(batch)
         db.close()
         print(json.dumps(dict(results=written)))
@@ -333,19 +337,20 @@ def role_write(args):
     before = os.path.getsize(args.filestorage)
     started = time.perf_counter()
     written = 0
-    for until, keys in got:
+    for until, keys, shards in got:
         for i in range(0, len(keys), batch_size):
             # checked "now" a day ago: the next check is due already
             batch = results(keys[i:i + batch_size],
                             time.time() - 86400 - 600)
-            work.write(SITE, until, batch)
+            work.write(SITE, until, batch, shards[i:i + batch_size])
             written += len(batch)
     seconds = time.perf_counter() - started
     after = os.path.getsize(args.filestorage)
     db.close()
     print(json.dumps(dict(results=written, seconds=seconds,
                           grown=after - before,
-                          claimed=sum(len(keys) for until, keys in got),
+                          claimed=sum(len(got_keys)
+                                      for until, got_keys, shards in got),
                           claims_grown=before - before_claims)))
 
 

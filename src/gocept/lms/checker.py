@@ -148,9 +148,9 @@ class Runner:
             gocept.lms.checkerdb.DatabaseWork(db, self.settings, clock))
         self.stopping = asyncio.Event()
 
-    async def write(self, site_name, until, results, stats):
+    async def write(self, site_name, until, results, stats, shards=None):
         written, gone, dropped = await self.writer.call(
-            'write', site_name, until, results)
+            'write', site_name, until, results, shards)
         stats.written += written
         stats.gone += gone
         stats.dropped += dropped
@@ -196,18 +196,19 @@ class Runner:
             return items
 
         async def flush(pending):
-            untils, results = [], []
+            untils, results, shards = [], [], []
             for result in pending:
                 # A URL claimed twice (it outlasted its lease in the
                 # engine and was claimed again) is written once.
                 lease = leases.pop(result.key, None)
                 if lease is not None:
                     untils.append(lease[0])
+                    shards.append(lease[1])
                     results.append(result)
                     self._done(site_name, lease[1])
             if results:
                 writes.append(asyncio.ensure_future(
-                    self.write(site_name, untils, results, stats)))
+                    self.write(site_name, untils, results, stats, shards)))
             while len(writes) > 2 or writes and writes[0].done():
                 await writes.popleft()
             log.info('%s', stats)

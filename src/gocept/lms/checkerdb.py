@@ -117,17 +117,19 @@ class DatabaseWork:
 
         def work(sm):
             schedule = sm.getUtility(gocept.lms.interfaces.ISchedule)
-            return sum(schedule.reschedule(key, until, now)
-                       for key, until in claimed)
+            return schedule.reschedule_many(
+                (key, until, now, None) for key, until in claimed)
         return self._in_transaction(site_name, work)
 
-    def write(self, site_name, until, results):
+    def write(self, site_name, until, results, shards=None):
         """Record `results`; return (written, gone, dropped) counts.
 
         `until` is the lease end of the claim the results come from, or a
-        list with the lease end of each result's claim.
+        list with the lease end of each result's claim. `shards`, if
+        given, lists the shard number `claim` answered for each result.
         """
         untils = until if isinstance(until, list) else [until] * len(results)
+        numbers = shards if shards is not None else [None] * len(results)
 
         def work(sm):
             schedule = sm.getUtility(gocept.lms.interfaces.ISchedule)
@@ -139,8 +141,9 @@ class DatabaseWork:
                 if r.key in gone:  # removed while it was checked
                     schedule.release(r.key, lease_end)
             schedule.reschedule_many(
-                (r.key, lease_end, r.checked_at.timestamp() + r.next_check)
-                for r, lease_end in zip(results, untils)
+                (r.key, lease_end, r.checked_at.timestamp() + r.next_check,
+                 number)
+                for r, lease_end, number in zip(results, untils, numbers)
                 if r.key not in gone)
             return len(gone)
         try:

@@ -274,9 +274,10 @@ class ISchedule(zope.interface.Interface):
         """
 
     def reschedule_many(moves):
-        """reschedule() each `(key, until, when)` of `moves`; what that
-        reads is fetched from the storage for all of them at once. Returns
-        how many moved."""
+        """reschedule() each `(key, until, when, shard number)` of `moves`;
+        what that reads is fetched from the storage for all of them at
+        once. The shard number is the one `claim_placed` answered, or None
+        (then it is looked up). Returns how many moved."""
 
     def release(key, until):
         """Drop the entry of `key` claimed until `until`: its URL was

@@ -283,24 +283,23 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
         return keys
 
     def reschedule(self, key, until, when):
-        shard = self.shard(key)
-        if shard is not None and self._remove(shard, until, key):
-            self._insert(shard, when, key)
-            return True
-        # The lease ran out and another claim moved the entry: whoever
-        # holds it now schedules the next check.
-        return False
+        return self.reschedule_many([(key, until, when, None)]) == 1
 
     def reschedule_many(self, moves):
-        """reschedule() each `(key, until, when)` of `moves`, what that
-        reads fetched from the storage together first; how many moved."""
+        """reschedule() each `(key, until, when, shard number)` of `moves`,
+        what that reads fetched from the storage together first; how many
+        moved. The shard number comes from the claim (`claim_placed`), or
+        is None: then the schedule looks it up."""
         moves = list(moves)
+        unplaced = [key for key, _, _, number in moves if number is None]
+        if len(unplaced) >= gocept.lms.prefetch.PREFETCH_FROM:
+            gocept.lms.prefetch.prefetch_keys(self._shard_of, unplaced)
+        moves = [(key, until, when,
+                  self._shard_of.get(key) if number is None else number)
+                 for key, until, when, number in moves]
         if len(moves) >= gocept.lms.prefetch.PREFETCH_FROM:
-            gocept.lms.prefetch.prefetch_keys(
-                self._shard_of, [key for key, _, _ in moves])
             entries = {}
-            for key, until, when in moves:
-                number = self._shard_of.get(key)
+            for key, until, when, number in moves:
                 if number is not None:
                     entries.setdefault(number, []).extend(
                         (_entry(until, key), _entry(when, key)))
@@ -309,8 +308,17 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
             gocept.lms.prefetch.prefetch_trees(
                 [(shard.entries, wanted)
                  for shard, wanted in zip(shards, entries.values())])
-        return sum(self.reschedule(key, until, when)
-                   for key, until, when in moves)
+        moved = 0
+        for key, until, when, number in moves:
+            # A number from a claim made before the shards were laid out
+            # anew finds no entry: the result is then left alone, as a late
+            # one is, and the URL comes due when its lease ends.
+            if number is not None and number < len(self.shards):
+                shard = self.shards[number]
+                if self._remove(shard, until, key):
+                    self._insert(shard, when, key)
+                    moved += 1
+        return moved
 
     def release(self, key, until):
         shard = self.shard(key)

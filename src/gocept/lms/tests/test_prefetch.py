@@ -171,14 +171,30 @@ class CheckerReadsTest(unittest.TestCase):
         # the trees' roots and top nodes at most, never their buckets
         self.assertLess(len(loaded), 10, loaded)
 
-    def test_results_of_scattered_keys(self):
+    def reschedule_scattered(self, seed, placed):
+        """reschedule_many() 500 of 3000 claimed keys drawn at random;
+        `placed`: whether the shard numbers come with them."""
         now = time.time()
-        until, placed = self.schedule.claim_placed(now, 3000, 900)
+        until, claimed = self.schedule.claim_placed(now, 3000, 900)
         self.tm.commit()
-        keys = random.Random(2).sample([key for key, _ in placed], 500)
-        moves = [(key, until, now + 86400 + i) for i, key in enumerate(keys)]
+        sample = random.Random(seed).sample(claimed, 500)
+        moves = [(key, until, now + 86400 + i, number if placed else None)
+                 for i, (key, number) in enumerate(sample)]
         moved = []
         loaded = self.loaded_one_by_one(
             lambda: moved.append(self.schedule.reschedule_many(moves)))
         self.assertEqual([500], moved)
+        # each moved to its next check
+        self.assertEqual(
+            set(self.schedule.due(now + 86400 + 500))
+            - set(self.schedule.due(now + 86400 - 1)),
+            {key for key, _ in sample})
+        return loaded
+
+    def test_results_of_scattered_keys(self):
+        loaded = self.reschedule_scattered(2, placed=True)
+        self.assertLess(len(loaded), 10, loaded)
+
+    def test_results_of_scattered_keys_without_their_shards(self):
+        loaded = self.reschedule_scattered(3, placed=False)
         self.assertLess(len(loaded), 10, loaded)
