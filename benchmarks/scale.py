@@ -333,7 +333,9 @@ def role_write(args):
 
     # What the claims wrote is reported apart: each check has one.
     before_claims = os.path.getsize(args.filestorage)
+    started = time.perf_counter()
     got = claims(WRITE_RESULTS)
+    claim_seconds = time.perf_counter() - started
     before = os.path.getsize(args.filestorage)
     started = time.perf_counter()
     written = 0
@@ -351,7 +353,8 @@ def role_write(args):
                           grown=after - before,
                           claimed=sum(len(got_keys)
                                       for until, got_keys, shards in got),
-                          claims_grown=before - before_claims)))
+                          claims_grown=before - before_claims,
+                          claim_seconds=claim_seconds)))
 
 
 def role_callback(args):
@@ -772,6 +775,8 @@ class Run:
             fig['write_%s_results' % variant] = result['results']
             fig['write_%s_claim_bytes' % variant] = (
                 result['claims_grown'] / result['claimed'])
+            fig['write_%s_claims_per_s' % variant] = (
+                result['claimed'] / result['claim_seconds'])
 
     def checker(self):
         fig = self.figures
@@ -890,6 +895,8 @@ ROWS = [
      lambda f: n(f['write_change_bytes'])),
     ('write path, claims before the results: bytes/claimed URL',
      lambda f: n(f['write_same_claim_bytes'])),
+    ('write path, claims of the most overdue URLs: claimed URLs/s',
+     lambda f: n(f['write_same_claims_per_s'])),
     ('bin/checker --once: URLs checked (due)',
      lambda f: '%s (%s)' % (n(f['checker_checked']), n(f['checker_due']))),
     ('bin/checker --once: bytes written per check (claim and write)',
