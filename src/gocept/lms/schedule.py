@@ -310,9 +310,10 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
                  for shard, wanted in zip(shards, entries.values())])
         moved = 0
         for key, until, when, number in moves:
-            # A number from a claim made before the shards were laid out
-            # anew finds no entry: the result is then left alone, as a late
-            # one is, and the URL comes due when its lease ends.
+            # No entry at `until`: the lease ran out and another claim
+            # moved it, and whoever holds it now schedules the next check.
+            # So does a number from a claim made before the shards were
+            # laid out anew: the URL comes due when its lease ends.
             if number is not None and number < len(self.shards):
                 shard = self.shards[number]
                 if self._remove(shard, until, key):
