@@ -38,7 +38,9 @@ class Schedule:
         self.on_claim()
         return until, items, [0] * len(items)  # all from shard 0
 
-    def write(self, site_name, until, results):
+    def write(self, site_name, until, results, shards):
+        # each result goes back to the shard its claim came from
+        assert shards == [0] * len(results), shards
         self.written.extend(zip(until, (r.key for r in results)))
         self.on_write()
         return len(results), 0, 0
