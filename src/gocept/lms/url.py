@@ -323,9 +323,11 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
 
     is_valid = staticmethod(is_valid)
 
-    def _lookup(self, url):
-        """The key of the URL string `url`, or None."""
-        key = self._index.get(index_key(url))
+    def _lookup(self, url, position=None):
+        """The key of the URL string `url` (whose `index_key` is
+        `position`, if given), or None."""
+        key = self._index.get(index_key(url) if position is None
+                              else position)
         if key is not None and self._urls.get(key) == url:
             return key
         # Either unknown, or its hash belongs to another URL.
@@ -334,13 +336,17 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         return None
 
     def _prefetch_lookups(self, urls):
-        # Many lookups at once: fetch what they read in few round trips.
-        if len(urls) >= PREFETCH_FROM:
+        """The `index_key` of each of the URL strings `urls`, by string;
+        for many lookups at once, what they read fetched from the storage
+        in few round trips."""
+        positions = {url: index_key(url) for url in urls}
+        if len(positions) >= PREFETCH_FROM:
             gocept.lms.prefetch.prefetch_keys(
-                self._index, [index_key(url) for url in urls])
+                self._index, positions.values())
             gocept.lms.prefetch.prefetch_keys(self._urls, [
-                key for key in map(self._index.get, map(index_key, urls))
+                key for key in map(self._index.get, positions.values())
                 if key is not None])
+        return positions
 
     def get_url(self, url):
         key = self._lookup(url) if is_valid(url) else None
@@ -354,12 +360,11 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
     def ids_for(self, urls):
         result = BTrees.LLBTree.LLTreeSet()
         urls = [url for url in urls if is_valid(url)]
-        self._prefetch_lookups(urls)
+        positions = self._prefetch_lookups(urls)
         for url in urls:
-            if is_valid(url):
-                key = self._lookup(url)
-                if key is not None:
-                    result.insert(key)
+            key = self._lookup(url, positions[url])
+            if key is not None:
+                result.insert(key)
         return result
 
     def add(self, url):
@@ -379,15 +384,15 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         """Keys of the valid `urls`, in order, without duplicates; unknown
         URLs are created. Returns (keys, new keys)."""
         urls = [url for url in urls if is_valid(url)]
-        self._prefetch_lookups(urls)
+        positions = self._prefetch_lookups(urls)
         keys, new, seen = [], [], set()
         for url in urls:
             if url in seen:
                 continue
             seen.add(url)
-            key = self._lookup(url)
+            key = self._lookup(url, positions[url])
             if key is None:
-                key = self._create(url)
+                key = self._create(url, positions[url])
                 new.append(key)
             keys.append(key)
         if new:
@@ -397,17 +402,19 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
                 self, [URL(self, key) for key in new]))
         return keys, new
 
-    def _create(self, url):
+    def _create(self, url, position=None):
         key = self._new_key()
-        self._index_string(key, url)
+        self._index_string(key, url, position)
         self._urls[key] = url
         self._info[key] = NEW_RECORD
         self._length.change(1)
         return key
 
-    def _index_string(self, key, url):
-        """Make the URL string `url` find `key`."""
-        position = index_key(url)
+    def _index_string(self, key, url, position=None):
+        """Make the URL string `url` (whose `index_key` is `position`, if
+        given) find `key`."""
+        if position is None:
+            position = index_key(url)
         if position in self._index:
             self._collisions[url] = key
         else:
