@@ -26,8 +26,7 @@ CHUNK = 20000
 
 
 def evolve(context):
-    for site in gocept.lms.generations.lms_sites(context):
-        key_index_by_host(site)
+    gocept.lms.generations.each_site(context, key_index_by_host)
 
 
 def key_index_by_host(site):
