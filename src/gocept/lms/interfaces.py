@@ -212,6 +212,13 @@ class IURLProvider(zope.interface.common.mapping.IEnumerableMapping):
         at once; one IURLsRemovedEvent tells of all of them.
         """
 
+    def host_entries(host, after=None):
+        """`(position, key)` of the URLs that may be on `host` (as
+        `urlsearch.host_of` gives it, e.g. `com.example.www:8080`), in
+        the order of their positions, after the position `after` (None:
+        from the first). URLs of a few other hosts may come too; the
+        caller compares their strings."""
+
     def prefetch(ids):
         """Fetch the strings, records and subscribers of the URLs with
         these keys from the storage together, for work on many of them

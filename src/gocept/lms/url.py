@@ -18,6 +18,7 @@ import zope.interface
 import gocept.lms.interfaces
 import gocept.lms.prefetch
 from gocept.lms.interfaces import InvalidURLError
+from gocept.lms.urlsearch import host_of
 
 
 MAX_URL_LENGTH = 2048
@@ -96,10 +97,37 @@ def to_seconds(when):
 
 
 def url_hash(url):
-    """A signed 64-bit hash of a URL string, the key of the URL index."""
+    """A signed 64-bit hash of a URL string."""
     return int.from_bytes(
         hashlib.blake2b(url.encode('ascii'), digest_size=8).digest(),
         'little', signed=True)
+
+
+# A key of the URL index is a hash of the URL's host (`urlsearch.host_of`)
+# in its top HOST_BITS, then a hash of the whole string: the URLs of one
+# host are one range of the index. 63 bits in all, so keys are positive.
+HOST_BITS = 20
+STRING_BITS = 43
+
+
+def _digest(text, bits):
+    return int.from_bytes(
+        hashlib.blake2b(text.encode('ascii'), digest_size=8).digest(),
+        'little') >> (64 - bits)
+
+
+def index_key(url):
+    """The key of the URL string `url` in the URL index."""
+    return (_digest(host_of(url), HOST_BITS) << STRING_BITS) | _digest(
+        url, STRING_BITS)
+
+
+def host_range(host):
+    """`(low, high)`: the keys of the URL index that URLs on `host` (as
+    `urlsearch.host_of` gives it) may have, both included. Hosts whose
+    hashes are equal share it."""
+    low = _digest(host, HOST_BITS) << STRING_BITS
+    return low, low + (1 << STRING_BITS) - 1
 
 
 @zope.interface.implementer(gocept.lms.interfaces.IURL)
@@ -191,12 +219,15 @@ class Records(BTrees.LOBTree.LOBTree):
 
 
 class URLIndex(BTrees.LLBTree.LLBTree):
-    """hash of the URL string -> key.
+    """`index_key` of the URL string -> key.
 
-    New URLs land at random places of an index keyed by their strings'
-    hashes, so every insert rewrites one bucket, which therefore is small.
-    The hash instead of the string keeps the string stored once (in
-    URLStrings) and makes entries a few bytes each. Small inner nodes, too:
+    The URLs of one host are together, as the hash of the host comes
+    first: a call that registers URLs on a few hosts writes a bucket per
+    host rather than one per URL, and the URL search index (urlsearch.py)
+    finds a host's URLs here instead of keeping a set of its own. The
+    hashes instead of the string keep the string stored once (in
+    URLStrings) and make entries a few bytes each. Small buckets, as the
+    hosts a call writes are anywhere in the index; small inner nodes, too:
     a bucket split rewrites its parent, and inner nodes do not merge
     concurrent changes, so small ones make two writers meet less often."""
 
@@ -221,8 +252,10 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
     changed and processes working at once write different objects:
 
     `_urls`       key -> URL string; written when URLs are added or removed
-    `_index`      hash of the URL string -> key; the same
-    `_collisions` URL string -> key, for the rare URL whose hash is taken
+    `_index`      hashes of the URL's host and string -> key; the same
+                          (`index_key`: a host's URLs are together)
+    `_collisions` URL string -> key, for the rare URL whose index key is
+                          taken
     `_info`       key -> (state, reason, last check, last state change,
                           failure history); written by the checker, and
                           only when a check changes one of them
@@ -286,9 +319,11 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
 
     is_valid = staticmethod(is_valid)
 
-    def _lookup(self, url):
-        """The key of the URL string `url`, or None."""
-        key = self._index.get(url_hash(url))
+    def _lookup(self, url, position=None):
+        """The key of the URL string `url` (whose `index_key` is
+        `position`, if given), or None."""
+        key = self._index.get(index_key(url) if position is None
+                              else position)
         if key is not None and self._urls.get(key) == url:
             return key
         # Either unknown, or its hash belongs to another URL.
@@ -297,13 +332,17 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         return None
 
     def _prefetch_lookups(self, urls):
-        # Many lookups at once: fetch what they read in few round trips.
-        if len(urls) >= gocept.lms.prefetch.PREFETCH_FROM:
+        """The `index_key` of each of the URL strings `urls`, by string;
+        for many lookups at once, what they read fetched from the storage
+        in few round trips."""
+        positions = {url: index_key(url) for url in urls}
+        if len(positions) >= gocept.lms.prefetch.PREFETCH_FROM:
             gocept.lms.prefetch.prefetch_keys(
-                self._index, [url_hash(url) for url in urls])
+                self._index, positions.values())
             gocept.lms.prefetch.prefetch_keys(self._urls, [
-                key for key in map(self._index.get, map(url_hash, urls))
+                key for key in map(self._index.get, positions.values())
                 if key is not None])
+        return positions
 
     def get_url(self, url):
         key = self._lookup(url) if is_valid(url) else None
@@ -317,12 +356,11 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
     def ids_for(self, urls):
         result = BTrees.LLBTree.LLTreeSet()
         urls = [url for url in urls if is_valid(url)]
-        self._prefetch_lookups(urls)
+        positions = self._prefetch_lookups(urls)
         for url in urls:
-            if is_valid(url):
-                key = self._lookup(url)
-                if key is not None:
-                    result.insert(key)
+            key = self._lookup(url, positions[url])
+            if key is not None:
+                result.insert(key)
         return result
 
     def add(self, url):
@@ -342,15 +380,15 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         """Keys of the valid `urls`, in order, without duplicates; unknown
         URLs are created. Returns (keys, new keys)."""
         urls = [url for url in urls if is_valid(url)]
-        self._prefetch_lookups(urls)
+        positions = self._prefetch_lookups(urls)
         keys, new, seen = [], [], set()
         for url in urls:
             if url in seen:
                 continue
             seen.add(url)
-            key = self._lookup(url)
+            key = self._lookup(url, positions[url])
             if key is None:
-                key = self._create(url)
+                key = self._create(url, positions[url])
                 new.append(key)
             keys.append(key)
         if new:
@@ -360,17 +398,23 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
                 self, [URL(self, key) for key in new]))
         return keys, new
 
-    def _create(self, url):
+    def _create(self, url, position=None):
         key = self._new_key()
-        hashed = url_hash(url)
-        if hashed in self._index:
-            self._collisions[url] = key
-        else:
-            self._index[hashed] = key
+        self._index_string(key, url, position)
         self._urls[key] = url
         self._info[key] = NEW_RECORD
         self._length.change(1)
         return key
+
+    def _index_string(self, key, url, position=None):
+        """Make the URL string `url` (whose `index_key` is `position`, if
+        given) find `key`."""
+        if position is None:
+            position = index_key(url)
+        if position in self._index:
+            self._collisions[url] = key
+        else:
+            self._index[position] = key
 
     def _new_key(self):
         # Keys come from blocks of KEY_BLOCK keys at a random place, as
@@ -474,6 +518,26 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
                     unknown.add(key)
                 yield [url, states[record[STATE]], record[REASON]]
 
+    def host_entries(self, host, after=None):
+        """`(position, key)` of the URLs that may be on `host` (as
+        `urlsearch.host_of` gives it), by position, after the position
+        `after` (None: from the first). URLs of other hosts whose hash
+        is the same come too: the caller compares the strings. The rare
+        URLs kept in `_collisions` come last, at positions after the
+        range."""
+        low, high = host_range(host)
+        if after is None or after < low:
+            yield from self._index.items(min=low, max=high)
+        elif after < high:
+            yield from self._index.items(min=after, max=high,
+                                         excludemin=True)
+        if len(self._collisions):
+            strings = (string for string in self._collisions.keys()
+                       if host_of(string) == host)
+            for position, string in enumerate(strings, high + 1):
+                if after is None or position > after:
+                    yield position, self._collisions[string]
+
     def prefetch(self, ids):
         """See IURLProvider."""
         ids = sorted(ids)
@@ -496,7 +560,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
                    if string is not None]
         if len(strings) >= gocept.lms.prefetch.PREFETCH_FROM:
             gocept.lms.prefetch.prefetch_keys(
-                self._index, [url_hash(string) for url, string in strings])
+                self._index, [index_key(string) for url, string in strings])
         removed = []
         states = gocept.lms.interfaces.STATES
         for url, string in strings:
@@ -507,7 +571,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
             if self._collisions.get(string) == key:
                 del self._collisions[string]
             else:
-                del self._index[url_hash(string)]
+                del self._index[index_key(string)]
             removed.append((url, states[record[STATE]], string))
         if removed:
             self._length.change(-len(removed))

@@ -7,16 +7,18 @@ domain::
 
     http://www.example.com:8080/news/?page=2  is on  com.example.www:8080
 
-It maps each host to the set of the keys of its URLs. A search for a host
-and its subdomains is a range of hosts; a search for a beginning with a
-path reads the URLs of that one host and compares their strings. Either
-way it reads what may match, a bounded number at a time, never the whole
-index. urlsearch.txt tells the story.
+It keeps the sorted set of the hosts; the URLs of each host it finds in
+the URL provider's index, which keeps a host's URLs together (url.py,
+`index_key`). A search for a host and its subdomains is a range of hosts;
+a search for a beginning with a path reads the URLs of that one host and
+compares their strings. Either way it reads what may match, a bounded
+number at a time, never the whole index. urlsearch.txt tells the story.
 
 Why hosts and not whole URLs: every registration of a new URL writes the
 index. Keyed by whole URLs, a new URL lands at its own place in a large
 sorted tree and rewrites a bucket there; keyed by host, the URLs a client
-registers at once write one small set per host.
+registers at once write one place per host, and only the first URL of a
+host writes the set of hosts.
 """
 
 import re
@@ -107,15 +109,26 @@ def cut(form):
     return form[:form.index('/')][:PREFIX]
 
 
-def cursor(host, key):
-    return (host.encode('ascii') + SEPARATOR + key.to_bytes(4, 'big')).hex()
+def host_of(url):
+    """The host (and port) of the URL string `url` as the index sorts it:
+    `cut(search_form(url))`."""
+    return cut(search_form(url))
+
+
+def cursor(host, position):
+    """Where a search stopped: at `position` (url.URLProvider.host_entries)
+    of `host`."""
+    return (host.encode('ascii') + SEPARATOR
+            + position.to_bytes(8, 'big')).hex()
 
 
 def parse_cursor(text):
-    """`(host, key)` of a cursor, or None."""
+    """`(host, position)` of a cursor, or None."""
     try:
         data = bytes.fromhex(text)
-        return data[:-5].decode('ascii'), int.from_bytes(data[-4:], 'big')
+        if len(data) < 9 or data[-9:-8] != SEPARATOR:
+            return None
+        return data[:-9].decode('ascii'), int.from_bytes(data[-8:], 'big')
     except (ValueError, UnicodeDecodeError):
         return None
 
@@ -171,21 +184,23 @@ class Query:
         return any(form.startswith(f) for f in self.forms)
 
 
-class Hosts(BTrees.OOBTree.OOBTree):
-    """Host name (backwards, with port) -> the keys of its URLs. Written
-    when a URL of a new host comes."""
+class HostNames(BTrees.OOBTree.OOTreeSet):
+    """Host names (backwards, with port) of the URLs, as `host_of` gives
+    them. Written when a URL of a new host comes; a host stays when its
+    last URL goes (deleting it could lose the URL that another
+    transaction adds to that host at the same time)."""
 
     max_leaf_size = 30
     max_internal_size = 32
 
 
-class HostKeys(BTrees.LLBTree.LLTreeSet):
-    """The keys of one host's URLs. A registration writes the sets of the
-    hosts its URLs are on, one write per host; most hosts have few URLs
-    and a set of one bucket."""
+class Hosts(BTrees.OOBTree.OOBTree):
+    """Generation 8's index: host name -> HostKeys. Read by evolve9 only,
+    which replaces it with HostNames."""
 
-    max_leaf_size = 64
-    max_internal_size = 64
+
+class HostKeys(BTrees.LLBTree.LLTreeSet):
+    """Generation 8's set of the keys of one host's URLs (see Hosts)."""
 
 
 @zope.interface.implementer(IURLSearch)
@@ -193,62 +208,43 @@ class URLSearchIndex(zope.container.contained.Contained,
                      persistent.Persistent):
 
     def __init__(self):
-        self._hosts = Hosts()
+        self._hosts = HostNames()
 
     def index(self, key, url):
         self.index_many([(key, url)])
 
-    def _by_host(self, items):
-        """host -> keys of the `(key, url)` of `items`; the hosts' sets,
-        which the caller changes, fetched from the storage together."""
-        by_host = {}
-        for key, url in items:
-            by_host.setdefault(cut(search_form(url)), []).append(key)
-        if len(by_host) > 1:
-            gocept.lms.prefetch.prefetch_keys(self._hosts, list(by_host))
-            sets = [(self._hosts.get(host), keys)
-                    for host, keys in by_host.items()]
-            gocept.lms.prefetch.prefetch_trees(
-                [(s, keys) for s, keys in sets if s is not None])
-        return by_host
-
     def index_many(self, items):
-        """index() each `(key, url)` of `items`."""
-        for host, keys in self._by_host(items).items():
-            found = self._hosts.get(host)
-            if found is None:
-                found = self._hosts[host] = HostKeys()
-            found.update(keys)
+        """index() each `(key, url)` of `items`: note their hosts. The URL
+        provider's index has the URLs already."""
+        hosts = {host_of(url) for key, url in items}
+        if len(hosts) > 1:
+            gocept.lms.prefetch.prefetch_keys(self._hosts, hosts)
+        for host in hosts:
+            if host not in self._hosts:
+                self._hosts.insert(host)
 
     def unindex(self, key, url):
         self.unindex_many([(key, url)])
 
     def unindex_many(self, items):
-        """unindex() each `(key, url)` of `items`."""
-        # A host's set stays when it empties: deleting it could lose the
-        # URL that another transaction adds to that host at the same time
-        # (it would write only the set, which would then hang nowhere).
-        for host, keys in self._by_host(items).items():
-            found = self._hosts.get(host)
-            if found is not None:
-                for key in keys:
-                    if key in found:
-                        found.remove(key)
+        """unindex() each `(key, url)` of `items`: nothing to do, as the
+        URL provider's index forgets the URLs and hosts stay
+        (HostNames)."""
 
     def _candidates(self, query, start):
-        """`(host, key)` in the ranges of `query`, after `start`."""
-        start_host, start_key = start or (None, None)
+        """`(host, position, key)` in the ranges of `query`, after
+        `start`."""
+        urls = zope.component.getUtility(IURLProvider, context=self)
+        start_host, start_position = start or (None, None)
         for low, high in query.ranges():
             if start_host is not None:
                 if start_host >= high:
                     continue
                 low = max(low, start_host)
             for host in self._hosts.keys(min=low, max=high, excludemax=True):
-                keys = self._hosts[host]
-                if host == start_host:
-                    keys = keys.keys(min=start_key, excludemin=True)
-                for key in keys:
-                    yield host, key
+                after = start_position if host == start_host else None
+                for position, key in urls.host_entries(host, after):
+                    yield host, position, key
 
     def search(self, query, after=None, limit=50):
         """See IURLSearch."""
@@ -263,25 +259,30 @@ class URLSearchIndex(zope.container.contained.Contained,
         found, examined = [], 0
         chunk = next_chunk()
         while chunk:
-            strings = dict(urls.strings([key for host, key in chunk]))
-            for host, key in chunk:
+            strings = dict(urls.strings([key for _, _, key in chunk]))
+            for host, position, key in chunk:
                 url = strings.get(key)
-                if url is not None and query.matches(url):
+                # A host whose hash another host has shares its range.
+                if (url is not None and host_of(url) == host
+                        and query.matches(url)):
                     found.append(key)
                     if len(found) >= limit:
-                        return found, cursor(host, key)
+                        return found, cursor(host, position)
             examined += len(chunk)
             last, chunk = chunk[-1], next_chunk()
             if chunk and examined >= EXAMINE:
-                return found, cursor(*last)
+                return found, cursor(*last[:2])
         return found, None
 
     def build(self, urls, savepoint_every=20000):
-        """Index every URL of the URL provider `urls` (schema evolution);
-        a savepoint every so many URLs bounds the memory it takes."""
+        """Note the host of every URL of the URL provider `urls` (schema
+        evolution); a savepoint every so many URLs bounds the memory it
+        takes."""
         count = 0
         for key, url in urls._urls.items():
-            self.index(key, url)
+            host = host_of(url)
+            if host not in self._hosts:
+                self._hosts.insert(host)
             count += 1
             if not count % savepoint_every:
                 transaction.savepoint(True)

@@ -14,14 +14,17 @@ an old process would write the schedule's old layout.
 Generation 8: every LMS site keeps its clients' monitoring figures in one
 place (clientfigures.py). The workers wait for it: an old process would
 change the figures without copying them.
+Generation 9: every LMS site's URL index keeps the URLs of a host together,
+and the URL search index finds a host's URLs there (evolve9.py). The
+workers wait for it: an old process would write the index's old keys.
 """
 
 import zope.generations.generations
 
 
 manager = zope.generations.generations.SchemaManager(
-    minimum_generation=8,
-    generation=8,
+    minimum_generation=9,
+    generation=9,
     package_name='gocept.lms.generations')
 
 

@@ -58,11 +58,7 @@ def upgrade_urls(urls):
     for key, (url, state, reason, checked, changed, history) in \
             records.items():
         fresh._urls[key] = url
-        hashed = gocept.lms.url.url_hash(url)
-        if hashed in fresh._index:
-            fresh._collisions[url] = key
-        else:
-            fresh._index[hashed] = key
+        fresh._index_string(key, url)
         fresh._info[key] = (
             states[state], reason, _seconds(checked), _seconds(changed),
             None if history is None else tuple(history))
