@@ -2,6 +2,7 @@
 PostgreSQL, the LMS scripts, a client's XML-RPC callback, a web server to check."""
 
 import os
+import random
 import re
 import socket
 import subprocess
@@ -49,10 +50,39 @@ def checkout_files():
     return names - LEFT_ON_PURPOSE
 
 
+# The kernel gives outgoing connections local ports from this range; the
+# lowest port of it where /proc does not say.
+EPHEMERAL_RANGE = '/proc/sys/net/ipv4/ip_local_port_range'
+EPHEMERAL_LOW = 32768
+# Ports for the test servers are drawn from here up to that range.
+LOWEST_PORT = 10000
+
+
+def ephemeral_low():
+    try:
+        with open(EPHEMERAL_RANGE) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return EPHEMERAL_LOW
+
+
 def free_port(host='127.0.0.1'):
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port of `host` that nothing is bound to now, for a server a test
+    starts. It comes from below the kernel's range for outgoing
+    connections: a port of that range (what binding to port 0 gives) can
+    become the local port of any connection between this call and the
+    server's start, which then fails with "Address already in use"."""
+    high = ephemeral_low()
+    for attempt in range(200):
+        port = random.randrange(LOWEST_PORT, high) if (
+            high > LOWEST_PORT + 1000) else 0
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError('no free port on %s' % host)
 
 
 def wait_for_port(host, port, timeout=30):
