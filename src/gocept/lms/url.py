@@ -2,6 +2,7 @@
 
 import datetime
 import hashlib
+import os
 import random
 import re
 
@@ -106,28 +107,37 @@ def url_hash(url):
 # A key of the URL index is a hash of the URL's host (`urlsearch.host_of`)
 # in its top HOST_BITS, then a hash of the whole string: the URLs of one
 # host are one range of the index. 63 bits in all, so keys are positive.
+# The hashes are keyed with a secret of the URL provider (`_salt`, random,
+# in the database): 43 bits are few enough that a client could otherwise
+# compute strings whose keys are taken, and have every search of the
+# admins read them (`_collisions`, which a search reads whole).
 HOST_BITS = 20
 STRING_BITS = 43
 
 
-def _digest(text, bits):
+def _digest(text, bits, salt):
     return int.from_bytes(
-        hashlib.blake2b(text.encode('ascii'), digest_size=8).digest(),
+        hashlib.blake2b(text.encode('ascii'), digest_size=8,
+                        key=salt).digest(),
         'little') >> (64 - bits)
 
 
-def index_key(url):
-    """The key of the URL string `url` in the URL index."""
-    return (_digest(host_of(url), HOST_BITS) << STRING_BITS) | _digest(
-        url, STRING_BITS)
+def index_key(url, salt):
+    """The key of the URL string `url` in a URL index keyed with `salt`."""
+    return (_digest(host_of(url), HOST_BITS, salt) << STRING_BITS) | (
+        _digest(url, STRING_BITS, salt))
 
 
-def host_range(host):
-    """`(low, high)`: the keys of the URL index that URLs on `host` (as
-    `urlsearch.host_of` gives it) may have, both included. Hosts whose
-    hashes are equal share it."""
-    low = _digest(host, HOST_BITS) << STRING_BITS
+def host_range(host, salt):
+    """`(low, high)`: the keys of a URL index keyed with `salt` that URLs
+    on `host` (as `urlsearch.host_of` gives it) may have, both included.
+    Hosts whose hashes are equal share it."""
+    low = _digest(host, HOST_BITS, salt) << STRING_BITS
     return low, low + (1 << STRING_BITS) - 1
+
+
+def new_salt():
+    return os.urandom(16)
 
 
 @zope.interface.implementer(gocept.lms.interfaces.IURL)
@@ -273,6 +283,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
     """
 
     def __init__(self):
+        self._salt = new_salt()
         self._urls = URLStrings()
         self._index = URLIndex()
         self._collisions = BTrees.OLBTree.OLBTree()
@@ -322,7 +333,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
     def _lookup(self, url, position=None):
         """The key of the URL string `url` (whose `index_key` is
         `position`, if given), or None."""
-        key = self._index.get(index_key(url) if position is None
+        key = self._index.get(index_key(url, self._salt) if position is None
                               else position)
         if key is not None and self._urls.get(key) == url:
             return key
@@ -335,7 +346,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         """The `index_key` of each of the URL strings `urls`, by string;
         for many lookups at once, what they read fetched from the storage
         in few round trips."""
-        positions = {url: index_key(url) for url in urls}
+        positions = {url: index_key(url, self._salt) for url in urls}
         if len(positions) >= gocept.lms.prefetch.PREFETCH_FROM:
             gocept.lms.prefetch.prefetch_keys(
                 self._index, positions.values())
@@ -410,7 +421,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         """Make the URL string `url` (whose `index_key` is `position`, if
         given) find `key`."""
         if position is None:
-            position = index_key(url)
+            position = index_key(url, self._salt)
         if position in self._index:
             self._collisions[url] = key
         else:
@@ -525,7 +536,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
         is the same come too: the caller compares the strings. The rare
         URLs kept in `_collisions` come last, at positions after the
         range."""
-        low, high = host_range(host)
+        low, high = host_range(host, self._salt)
         if after is None or after < low:
             yield from self._index.items(min=low, max=high)
         elif after < high:
@@ -560,7 +571,8 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
                    if string is not None]
         if len(strings) >= gocept.lms.prefetch.PREFETCH_FROM:
             gocept.lms.prefetch.prefetch_keys(
-                self._index, [index_key(string) for url, string in strings])
+                self._index,
+                [index_key(string, self._salt) for url, string in strings])
         removed = []
         states = gocept.lms.interfaces.STATES
         for url, string in strings:
@@ -571,7 +583,7 @@ class URLProvider(zope.container.contained.Contained, persistent.Persistent):
             if self._collisions.get(string) == key:
                 del self._collisions[string]
             else:
-                del self._index[index_key(string)]
+                del self._index[index_key(string, self._salt)]
             removed.append((url, states[record[STATE]], string))
         if removed:
             self._length.change(-len(removed))

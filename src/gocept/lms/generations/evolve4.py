@@ -65,7 +65,7 @@ def upgrade_urls(urls):
         moved += 1
         if not moved % CHUNK:
             transaction.savepoint(True)
-    for name in ('_urls', '_index', '_collisions', '_info'):
+    for name in ('_salt', '_urls', '_index', '_collisions', '_info'):
         setattr(urls, name, getattr(fresh, name))
     del urls._records
     del urls._ids

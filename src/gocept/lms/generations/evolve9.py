@@ -3,7 +3,8 @@
 The URLs of one host come together in the index, and the URL search index
 keeps the names of the hosts only, finding their URLs there: registering
 URLs writes one place per host instead of one per URL and another per
-host. The index is built again from the URL strings, with savepoints in
+host. The index is built again from the URL strings, its hashes keyed
+with a new secret of the site (url.py, `_salt`), with savepoints in
 between, so a million URLs take bounded memory; the search index keeps
 the names of its hosts and drops their sets of keys.
 """
@@ -38,6 +39,7 @@ def key_index_by_host(site):
     if search is None or urls is None or isinstance(
             search._hosts, gocept.lms.urlsearch.HostNames):
         return False
+    urls._salt = gocept.lms.url.new_salt()
     urls._index = gocept.lms.url.URLIndex()
     urls._collisions = BTrees.OLBTree.OLBTree()
     for count, (key, url) in enumerate(urls._urls.items(), 1):

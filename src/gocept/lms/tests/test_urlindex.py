@@ -64,3 +64,38 @@ class SharedHashesTest(unittest.TestCase):
             ['http://a.example/0', 'http://a.example/2',
              'http://a.example/3'],
             sorted(self.search('a.example', 1)))
+
+
+class KeyedHashesTest(unittest.TestCase):
+    """The index's hashes are keyed with a secret of each site, so that a
+    client cannot compute URL strings whose index keys are taken."""
+
+    layer = gocept.lms.tests.functional_layer
+
+    def setUp(self):
+        gocept.lms.tests.site_setup(self.layer.getRootFolder())
+        self.urls = zope.component.getUtility(IURLProvider)
+
+    def tearDown(self):
+        transaction.abort()
+        gocept.lms.tests.doctest_teardown()
+
+    def test_each_site_has_a_secret_of_its_own(self):
+        other = gocept.lms.url.URLProvider()
+        self.assertEqual(16, len(self.urls._salt))
+        self.assertNotEqual(self.urls._salt, other._salt)
+        url = 'http://a.example/x'
+        self.assertNotEqual(gocept.lms.url.index_key(url, self.urls._salt),
+                            gocept.lms.url.index_key(url, other._salt))
+
+    def test_the_index_holds_the_keyed_hash(self):
+        url = 'http://a.example/x'
+        [added] = self.urls.add_multiple([url])
+        salt = self.urls._salt
+        self.assertEqual(
+            {gocept.lms.url.index_key(url, salt): added.id},
+            dict(self.urls._index.items()))
+        low, high = gocept.lms.url.host_range('example.a', salt)
+        self.assertEqual([added.id], [
+            key for position, key in self.urls.host_entries('example.a')])
+        self.assertTrue(low <= gocept.lms.url.index_key(url, salt) <= high)
