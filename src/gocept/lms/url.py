@@ -97,11 +97,16 @@ def to_seconds(when):
     return None if when is None else int(when.timestamp())
 
 
+def _blake(text, salt=b''):
+    """Eight bytes of BLAKE2b of the ASCII string `text`, keyed with
+    `salt` (none if empty)."""
+    return hashlib.blake2b(text.encode('ascii'), digest_size=8,
+                           key=salt).digest()
+
+
 def url_hash(url):
     """A signed 64-bit hash of a URL string."""
-    return int.from_bytes(
-        hashlib.blake2b(url.encode('ascii'), digest_size=8).digest(),
-        'little', signed=True)
+    return int.from_bytes(_blake(url), 'little', signed=True)
 
 
 # A key of the URL index is a hash of the URL's host (`urlsearch.host_of`)
@@ -116,10 +121,7 @@ STRING_BITS = 43
 
 
 def _digest(text, bits, salt):
-    return int.from_bytes(
-        hashlib.blake2b(text.encode('ascii'), digest_size=8,
-                        key=salt).digest(),
-        'little') >> (64 - bits)
+    return int.from_bytes(_blake(text, salt), 'little') >> (64 - bits)
 
 
 def index_key(url, salt):
