@@ -247,6 +247,7 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
         # claim, so that the rounding favours none.
         start = random.randrange(len(chosen))
         chosen = chosen[start:] + chosen[:start]
+        self._prefetch_fronts(chosen)
         for fair in (True, False):
             for i, shard in enumerate(chosen):
                 room = limit - len(placed)
@@ -257,6 +258,18 @@ class Schedule(zope.container.contained.Contained, persistent.Persistent):
                 placed.extend((key, shard.number) for key in
                               self._take(shard, now, room, until))
         return until, placed
+
+    def _prefetch_fronts(self, shards):
+        """Fetch what a claim reads first in each of `shards` together:
+        the shard, its queue, and the first buckets of its sets of new
+        keys and of entries. A claim looks at every shard its checker
+        holds; a fresh process, or one whose queues the web processes
+        changed, would load them one after another."""
+        gocept.lms.prefetch.prefetch(shards)
+        gocept.lms.prefetch.prefetch([shard.recent for shard in shards])
+        gocept.lms.prefetch.prefetch_trees(
+            [(shard.new, [0]) for shard in shards]
+            + [(shard.entries, [0]) for shard in shards])
 
     def _take(self, shard, now, limit, until):
         keys = shard.recent.take(limit)

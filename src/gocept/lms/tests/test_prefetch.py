@@ -171,6 +171,24 @@ class CheckerReadsTest(unittest.TestCase):
         # the trees' roots and top nodes at most, never their buckets
         self.assertLess(len(loaded), 10, loaded)
 
+    def test_a_claim_from_every_shard(self):
+        # The URLs wait in the queues of new URLs of all 64 shards, as in
+        # a checker's first claim or after the web processes added some.
+        # Its shards and their queues come together, not one by one.
+        now = time.time()
+        claims = []
+        loaded = self.loaded_one_by_one(lambda: claims.append(
+            self.schedule.claim_placed(now, 640, 900)))
+        until, placed = claims[0]
+        self.assertEqual(640, len(placed))
+        self.assertEqual(64, len({number for key, number in placed}))
+        self.assertLess(len(loaded), 10, loaded)
+        # and so do the first buckets of the due entries
+        self.tm.commit()
+        loaded = self.loaded_one_by_one(
+            lambda: self.schedule.claim_placed(until + 1, 640, 900))
+        self.assertLess(len(loaded), 10, loaded)
+
     def reschedule_scattered(self, seed, placed):
         """reschedule_many() 500 of 3000 claimed keys drawn at random;
         `placed`: whether the shard numbers come with them."""
