@@ -128,6 +128,18 @@ class ProcessWriter(ThreadWriter):
 # transaction, a conflict) before the lease runs out.
 RENEWALS = 3
 
+# The first claim of a round takes up to this share of check_claim_size
+# (but FIRST_CLAIM URLs at least), each next one twice as many as the one
+# before: the checks start after a small claim instead of a full one, and
+# each claim still comes before the engine has checked the one before.
+# Once a claim finds nothing, results are written in batches of this
+# share of check_write_size: the checks still in flight then overlap
+# their writes, and the last batch of a round is a small one.
+RAMP = 8
+# A claim costs much the same up to about this many URLs: it touches
+# every shard the checker holds.
+FIRST_CLAIM = 100
+
 class Runner:
     """Checks the due URLs of every LMS site in `db`."""
 
@@ -169,11 +181,13 @@ class Runner:
 
         The engine asks for URLs as its work at hand runs low, and at
         least every `check_poll` seconds while it has room: each ask is a
-        claim of up to `check_claim_size` URLs, and the engine never
-        holds more than that many waiting for a work slot. The database
-        work runs beside the checks: results are written in batches of
-        `check_write_size` while the next ones are checked, or of fewer
-        once the oldest has waited `check_write_interval`. A batch may
+        claim of up to `check_claim_size` URLs (the first ones of fewer,
+        see RAMP), and the engine never holds more than that many
+        waiting for a work slot. The database work runs beside the
+        checks: results are written in batches of `check_write_size`
+        while the next ones are checked, or of fewer once the oldest has
+        waited `check_write_interval` or once a claim found nothing. A
+        batch may
         hold the results of several claims, so each result is written
         with its own claim's lease. At most two writes wait at a time, so
         memory stays bounded.
@@ -182,12 +196,18 @@ class Runner:
         leases = {}     # key -> lease end of the claim that brought it
         size = self.settings.check_write_size
         writes = collections.deque()
+        ramp = max(min(FIRST_CLAIM, self.settings.check_claim_size),
+                   self.settings.check_claim_size // RAMP)
 
         async def more(room):
-            nonlocal claimed
+            nonlocal claimed, ramp, size
             if self.stopping.is_set():
                 return []
-            until, items, shards = await self.claim(site_name, room)
+            until, items, shards = await self.claim(
+                site_name, min(room, ramp))
+            ramp = min(2 * ramp, self.settings.check_claim_size)
+            size = (self.settings.check_write_size if items else
+                    max(1, self.settings.check_write_size // RAMP))
             for item, shard in zip(items, shards):
                 if item[0] not in leases:
                     self.busy[site_name, shard] += 1

@@ -22,6 +22,7 @@ class Schedule:
         self.due = list(due)
         self.claims = []        # (lease end, keys)
         self.written = []       # (lease end, key)
+        self.batches = []       # how many results each write had
         self.on_claim = self.on_write = lambda: None
 
     async def call(self, name, *args):
@@ -41,6 +42,7 @@ class Schedule:
     def write(self, site_name, until, results, shards):
         # each result goes back to the shard its claim came from
         assert shards == [0] * len(results), shards
+        self.batches.append(len(results))
         self.written.extend(zip(until, (r.key for r in results)))
         self.on_write()
         return len(results), 0, 0
@@ -113,6 +115,33 @@ class RefillTests(unittest.IsolatedAsyncioTestCase):
                          sorted((key, until)
                                 for until, key in schedule.written))
         self.assertGreater(len(set(lease.values())), 1)
+
+
+    async def test_claims_grow_and_the_last_writes_are_small(self):
+        # The first claim of a round is an eighth of check-claim-size, so
+        # that checks start soon; each next one may take twice as many.
+        # Once a claim finds nothing, the results still to come are
+        # written in eighths of check-write-size, alongside the checks in
+        # flight, instead of in one batch after the last check.
+        schedule = Schedule([(n, self.server.url(f'/ok?{n}'), None)
+                             for n in range(1200)])
+        runner = gocept.lms.checker.Runner(
+            None, settings=gocept.lms.settings.Settings({
+                'check-claim-size': 2000, 'check-write-size': 2000,
+                'check-stats-file': ''}),
+            writer=schedule)
+        stats = gocept.lms.checker.Stats()
+        with helpers.no_real_dns():
+            async with engine.Checker(
+                    helpers.settings(concurrency=10)) as checker:
+                claimed = await runner.check_site(checker, 'lms', stats)
+        self.assertEqual(1200, claimed)
+        self.assertEqual(1200, stats.written)
+        self.assertEqual([250, 500], [len(keys) for _, keys
+                                      in schedule.claims[:2]])
+        self.assertEqual(0, len(schedule.claims[-1][1]))
+        self.assertLessEqual(max(schedule.batches), 250)
+        self.assertEqual(1200, sum(schedule.batches))
 
 
 if __name__ == '__main__':
