@@ -16,6 +16,7 @@ import atexit
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -181,8 +182,20 @@ def start_process(open_database, config_file, quiet):
                      name='lms-follow-parent', daemon=True).start()
     db = open_database(config_file, quiet=quiet, bootstrap=False,
                        where=CONFLICTS)
-    atexit.register(db.close)
+    atexit.register(_end, db)
     _work = process_work(db)
+
+
+def _end(db):
+    """The last act of the process when it ends normally: close the
+    database and leave. Python's own teardown would then free the
+    registries and caches one by one, which took about 0.14 s at every
+    stop of the checker and has nothing left to write."""
+    db.close()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def process_work(db, settings=None):
