@@ -81,7 +81,8 @@ REISSUED_OID = 'A different object already has the same oid'
 def reissued_oid(error):
     """Whether `error` says the storage handed out an OID that is in use
     already: RelStorage after PostgreSQL was killed hands out an OID range
-    again that another storage still draws from (db.txt). The transaction
+    again that another storage still draws from, and a ZEO server after a
+    restart OIDs that its clients still hold (db.txt). The transaction
     failed as a whole; another attempt takes the next OIDs."""
     return isinstance(error, ValueError) and str(error) == REISSUED_OID
 
