@@ -30,6 +30,7 @@ import zope.app.appsetup.interfaces
 import gocept.lms.client
 import gocept.lms.clientfigures
 import gocept.lms.conflicts
+import gocept.lms.db
 import gocept.lms.interfaces
 import gocept.lms.journal
 import gocept.lms.statecounts
@@ -122,6 +123,7 @@ def bootstrap_database(db, where='web',
     what it created. When another process does the same at the same time,
     one of these commits fails with a ConflictError: then everything is
     aborted and starts over, and finds what the other process created.
+    So does an OID that the storage handed out twice (db.txt).
 
     A loop of its own rather than `transaction`'s `attempts()`: the
     subscribers commit themselves, and zope.generations reports a
@@ -148,7 +150,8 @@ def bootstrap_database(db, where='web',
 def _conflict(error):
     if isinstance(error, zope.generations.generations.UnableToEvolve):
         error = error.__context__
-    return isinstance(error, transaction.interfaces.TransientError)
+    return (isinstance(error, transaction.interfaces.TransientError)
+            or gocept.lms.db.reissued_oid(error))
 
 
 def site_missing(db, name):

@@ -188,6 +188,31 @@ class ConcurrentCreation(StartupTestCase):
                          gocept.lms.app.site_missing(db, 'lms'))
 
 
+    def test_an_oid_handed_out_twice_is_tried_again(self):
+        # As after a restart of the ZEO server (db.txt): the first new
+        # object of the site gets an OID another object has.
+        failures = [ValueError(gocept.lms.db.REISSUED_OID)]
+
+        @zope.component.adapter(
+            ILMS, zope.lifecycleevent.interfaces.IObjectAddedEvent)
+        def once(site, event):
+            if failures:
+                raise failures.pop()
+
+        gsm = zope.component.getGlobalSiteManager()
+        gsm.registerHandler(once)
+        self.addCleanup(gsm.unregisterHandler, once)
+        db = self.zeo_db()
+        before = gocept.lms.conflicts.counts('web')
+        with unittest.mock.patch.object(gocept.lms.conflicts, 'pause'):
+            gocept.lms.app.bootstrap_database(db, attempts=3)
+        after = gocept.lms.conflicts.counts('web')
+        self.assertEqual([], failures)
+        self.assertEqual(1, after['conflicts'] - before['conflicts'])
+        self.assertEqual(1, after['retries'] - before['retries'])
+        self.assertIsNone(gocept.lms.app.site_missing(db, 'lms'))
+
+
 class WaitForSite(unittest.TestCase):
     """scripts.wait_for_site with a clock of its own."""
 
