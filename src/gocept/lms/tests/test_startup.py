@@ -173,20 +173,27 @@ class ConcurrentCreation(StartupTestCase):
         def always(site, event):
             raise ConflictError()
 
-        gsm = zope.component.getGlobalSiteManager()
-        gsm.registerHandler(always)
-        self.addCleanup(gsm.unregisterHandler, always)
-        db = self.zeo_db()
-        before = gocept.lms.conflicts.counts('web')
-        with unittest.mock.patch.object(gocept.lms.conflicts, 'pause'):
-            with self.assertRaises(ConflictError):
-                gocept.lms.app.bootstrap_database(db, attempts=3)
-        after = gocept.lms.conflicts.counts('web')
-        self.assertEqual(3, after['conflicts'] - before['conflicts'])
-        self.assertEqual(2, after['retries'] - before['retries'])
+        with self.assertRaises(ConflictError):
+            self.bootstrap_with(always)
+        self.assertEqual({'conflicts': 3, 'retries': 2}, self.counted())
         self.assertEqual("there is no LMS site 'lms' in the database",
-                         gocept.lms.app.site_missing(db, 'lms'))
+                         gocept.lms.app.site_missing(self.db, 'lms'))
 
+    def bootstrap_with(self, handler):
+        """bootstrap_database in three attempts on a new database
+        (`self.db`), with `handler` registered."""
+        gsm = zope.component.getGlobalSiteManager()
+        gsm.registerHandler(handler)
+        self.addCleanup(gsm.unregisterHandler, handler)
+        self.db = self.zeo_db()
+        self.before = gocept.lms.conflicts.counts('web')
+        with unittest.mock.patch.object(gocept.lms.conflicts, 'pause'):
+            gocept.lms.app.bootstrap_database(self.db, attempts=3)
+
+    def counted(self):
+        """The conflicts and retries counted since bootstrap_with."""
+        after = gocept.lms.conflicts.counts('web')
+        return {name: after[name] - self.before[name] for name in after}
 
     def test_an_oid_handed_out_twice_is_tried_again(self):
         # As after a restart of the ZEO server (db.txt): the first new
@@ -199,18 +206,10 @@ class ConcurrentCreation(StartupTestCase):
             if failures:
                 raise failures.pop()
 
-        gsm = zope.component.getGlobalSiteManager()
-        gsm.registerHandler(once)
-        self.addCleanup(gsm.unregisterHandler, once)
-        db = self.zeo_db()
-        before = gocept.lms.conflicts.counts('web')
-        with unittest.mock.patch.object(gocept.lms.conflicts, 'pause'):
-            gocept.lms.app.bootstrap_database(db, attempts=3)
-        after = gocept.lms.conflicts.counts('web')
+        self.bootstrap_with(once)
         self.assertEqual([], failures)
-        self.assertEqual(1, after['conflicts'] - before['conflicts'])
-        self.assertEqual(1, after['retries'] - before['retries'])
-        self.assertIsNone(gocept.lms.app.site_missing(db, 'lms'))
+        self.assertEqual({'conflicts': 1, 'retries': 1}, self.counted())
+        self.assertIsNone(gocept.lms.app.site_missing(self.db, 'lms'))
 
 
 class WaitForSite(unittest.TestCase):
