@@ -140,6 +140,7 @@ RAMP = 8
 # every shard the checker holds.
 FIRST_CLAIM = 100
 
+
 class Runner:
     """Checks the due URLs of every LMS site in `db`."""
 
@@ -187,10 +188,9 @@ class Runner:
         checks: results are written in batches of `check_write_size`
         while the next ones are checked, or of fewer once the oldest has
         waited `check_write_interval` or once a claim found nothing. A
-        batch may
-        hold the results of several claims, so each result is written
-        with its own claim's lease. At most two writes wait at a time, so
-        memory stays bounded.
+        batch may hold the results of several claims, so each result is
+        written with its own claim's lease. At most two writes wait at a
+        time, so memory stays bounded.
         """
         claimed = 0
         leases = {}     # key -> lease end of the claim that brought it
