@@ -3,7 +3,6 @@ slowest of a batch, and a URL registered meanwhile is taken at the next
 claim (gocept.lms.checker.Runner.check_site, with its database work in
 memory)."""
 
-import asyncio
 import unittest
 
 import gocept.lms.checker
