@@ -20,9 +20,7 @@ setup(
         'persistent',
         'transaction',
         'ZODB',
-        # ZEO's extra for its network loops (server and clients):
-        # uvloop, which commits objects faster (benchmarks/RESULTS.md)
-        'ZEO[uvloop]',
+        'ZEO',
         # PostgreSQL as the database instead of ZEO (etc/zodb-postgresql.conf)
         'RelStorage[postgresql]',
         'ZConfig',
